@@ -1,0 +1,40 @@
+"""hekapy: an embeddable, Heka-compatible message router.
+
+The names below are the public API; everything in a module whose name
+starts with an underscore is private.
+"""
+
+from hekapy._errors import (
+    ConfigError,
+    DecodeError,
+    FramingError,
+    HekaError,
+    MatcherSyntaxError,
+    SandboxError,
+    SandboxTerminated,
+)
+from hekapy._impl import EXTENSION_LOADED, MessageView, Record, StreamReader
+from hekapy._message import Field, Message
+from hekapy._pack import Pack
+from hekapy._signing import Signer, frame
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EXTENSION_LOADED",
+    "ConfigError",
+    "DecodeError",
+    "Field",
+    "FramingError",
+    "HekaError",
+    "MatcherSyntaxError",
+    "Message",
+    "MessageView",
+    "Pack",
+    "Record",
+    "SandboxError",
+    "SandboxTerminated",
+    "Signer",
+    "StreamReader",
+    "frame",
+]
