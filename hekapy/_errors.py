@@ -69,3 +69,20 @@ class SandboxTerminated(SandboxError):
         super().__init__(f"sandbox {name!r} terminated: {reason}")
         self.name = name
         self.reason = reason
+
+
+class PluginFailure(HekaError):
+    """One message failed in a plugin; the plugin itself goes on.
+
+    Raised by plugin hooks (a sandbox returning a negative status, say);
+    the router counts it as a failure for that plugin.
+    """
+
+
+class InjectError(HekaError):
+    """A message a plugin tried to inject was refused.
+
+    The reasons are Heka's: the message would loop back into the plugin
+    that made it, it has been re-injected ``max_message_loops`` times, or
+    the plugin exceeded its injection budget.
+    """
