@@ -3,7 +3,8 @@
 The constructor indexes the message in one pass: the position of every
 header and of every Field sub-message, whose own parts (name, type,
 representation, values) are located at the same time.  Values are only
-converted when asked for.
+converted when asked for.  Every check mirrors hekapy/_fp_view.pxi, so
+both twins raise the same DecodeError for the same bytes.
 """
 
 from __future__ import annotations
@@ -11,14 +12,66 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from hekapy import _wire as w
 from hekapy._errors import DecodeError
 
 _DOUBLE = struct.Struct("<d")
 _STR_HEADERS = {1: "uuid", 3: "type", 4: "logger", 6: "payload",
                 7: "env_version", 9: "hostname"}
-_WIRE_TYPES = {1: 2, 2: 0, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 0, 9: 2,
-               10: 2}
+_MSG_WIRE = (-1, 2, 0, 2, 2, 0, 2, 2, 0, 2, 2)
+_MASK64 = (1 << 64) - 1
+
+
+class _Fail(Exception):
+    def __init__(self, what: str, pos: int) -> None:
+        self.what = what
+        self.pos = pos
+
+
+def _varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    start = pos
+    result = shift = 0
+    while True:
+        if pos >= end:
+            raise _Fail("truncated varint", start)
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result & _MASK64, pos
+        shift += 7
+        if shift >= 70:
+            raise _Fail("varint longer than 10 bytes", start)
+
+
+def _length(data: bytes, pos: int, end: int, tag_pos: int
+            ) -> tuple[int, int]:
+    try:
+        n, pos = _varint(data, pos, end)
+    except _Fail:
+        raise _Fail("length runs past the end", tag_pos) from None
+    if n > end - pos:
+        raise _Fail("length runs past the end", tag_pos)
+    return pos + n, pos
+
+
+def _skip(data: bytes, pos: int, end: int, wt: int, tag_pos: int) -> int:
+    what = f"truncated value of wire type {wt}"
+    if wt == 0:
+        try:
+            return _varint(data, pos, end)[1]
+        except _Fail:
+            raise _Fail(what, tag_pos) from None
+    if wt in (1, 5):
+        n = 8 if wt == 1 else 4
+        if pos + n > end:
+            raise _Fail(what, tag_pos)
+        return pos + n
+    if wt == 2:
+        try:
+            return _length(data, pos, end, tag_pos)[0]
+        except _Fail:
+            raise _Fail(what, tag_pos) from None
+    raise _Fail(f"unsupported wire type {wt}", tag_pos)
 
 
 class _FieldIndex:
@@ -28,7 +81,7 @@ class _FieldIndex:
         self.name = b""
         self.value_type = 0
         self.representation = b""
-        # One list of value spans per value type: (start, end, packed)
+        # Per value type, the (start, end) of each value or packed run.
         self.spans: list[list[tuple[int, int]]] = [[], [], [], [], []]
 
 
@@ -45,93 +98,91 @@ class MessageView:
         """Index ``data`` in place of the current message."""
         data = bytes(data)
         self.raw = data
+        try:
+            self._index(data)
+        except _Fail as fail:
+            raise DecodeError(fail.what, fail.pos) from None
+
+    def _index(self, data: bytes) -> None:
         self.uuid = self.type = self.logger = None
         self.payload = self.env_version = self.hostname = None
         self.timestamp = self.severity = self.pid = None
         fields: list[_FieldIndex] = []
+        self._fields = fields
         pos = 0
         end = len(data)
         while pos < end:
             tag_pos = pos
-            key, pos = w.read_varint(data, pos)
+            key, pos = _varint(data, pos, end)
             num, wt = key >> 3, key & 7
-            expected = _WIRE_TYPES.get(num)
-            if expected is None:
-                if num == 0:
-                    raise DecodeError("invalid field number 0", tag_pos)
-                pos = w.skip_value(data, pos, wt, tag_pos)
+            if num == 0:
+                raise _Fail("invalid field number 0", tag_pos)
+            if num > 10:
+                pos = _skip(data, pos, end, wt, tag_pos)
                 continue
-            if wt != expected:
-                raise DecodeError(f"wrong wire type {wt} for field {num}",
-                                  tag_pos)
-            if wt == w.WT_VARINT:
-                v, pos = w.read_varint(data, pos)
+            if wt != _MSG_WIRE[num]:
+                raise _Fail(f"wrong wire type {wt} for field {num}",
+                            tag_pos)
+            if wt == 0:
+                try:
+                    v, pos = _varint(data, pos, end)
+                except _Fail as fail:
+                    raise _Fail(fail.what, tag_pos) from None
                 if num == 2:
-                    self.timestamp = w.to_int64(v)
+                    self.timestamp = v - (1 << 64) if v >> 63 else v
                 elif num == 5:
-                    self.severity = w.to_int32(v)
+                    self.severity = _int32(v)
                 else:
-                    self.pid = w.to_int32(v)
+                    self.pid = _int32(v)
                 continue
-            vend, pos = w.read_length(data, pos)
+            vend, pos = _length(data, pos, end, tag_pos)
             if num == 10:
                 fields.append(_index_field(data, pos, vend))
             else:
                 setattr(self, _STR_HEADERS[num], data[pos:vend])
             pos = vend
-        self._fields = fields
 
     def field_count(self) -> int:
         return len(self._fields)
 
+    def _field(self, i: int) -> _FieldIndex:
+        if not 0 <= i < len(self._fields):
+            raise IndexError(f"field index {i} out of range")
+        return self._fields[i]
+
     def field_name(self, i: int) -> bytes:
-        return self._fields[i].name
+        return self._field(i).name
 
     def field_type(self, i: int) -> int:
-        return self._fields[i].value_type
+        return self._field(i).value_type
 
     def field_representation(self, i: int) -> bytes:
-        return self._fields[i].representation
+        return self._field(i).representation
 
     def field_len(self, i: int) -> int:
-        f = self._fields[i]
-        vt = f.value_type
-        if vt <= 1:
-            return len(f.spans[vt])
-        total = 0
-        for start, end in f.spans[vt]:
-            if vt == 3:
-                total += (end - start) // 8
-            else:
-                total += _count_varints(self.raw, start, end)
-        return total
+        return len(self._values(self._field(i)))
 
     def field_value(self, i: int, ai: int = 0) -> Any:
-        if ai < 0:
-            return None
-        f = self._fields[i]
+        values = self._values(self._field(i))
+        return values[ai] if 0 <= ai < len(values) else None
+
+    def _values(self, f: _FieldIndex) -> list[Any]:
         vt = f.value_type
-        spans = f.spans[vt]
         data = self.raw
         if vt <= 1:
-            if ai >= len(spans):
-                return None
-            start, end = spans[ai]
-            return data[start:end]
-        for start, end in spans:
+            return [data[s:e] for s, e in f.spans[vt]]
+        out: list[Any] = []
+        for start, end in f.spans[vt]:
             if vt == 3:
-                n = (end - start) // 8
-                if ai < n:
-                    return _DOUBLE.unpack_from(data, start + 8 * ai)[0]
-                ai -= n
+                out.extend(_DOUBLE.unpack_from(data, p)[0]
+                           for p in range(start, end, 8))
                 continue
             pos = start
             while pos < end:
-                v, pos = w.read_varint(data, pos)
-                if ai == 0:
-                    return w.to_int64(v) if vt == 2 else v != 0
-                ai -= 1
-        return None
+                v, pos = _varint(data, pos, end)
+                out.append((v - (1 << 64) if v >> 63 else v) if vt == 2
+                           else v != 0)
+        return out
 
     def find_field(self, name: bytes, fi: int = 0) -> int:
         if fi < 0:
@@ -144,12 +195,13 @@ class MessageView:
         return -1
 
     def read_field(self, name: bytes, fi: int = 0, ai: int = 0) -> Any:
-        i = self.find_field(name, fi)
+        i = self.find_field(bytes(name), fi)
         return None if i < 0 else self.field_value(i, ai)
 
 
-def _count_varints(data: bytes, start: int, end: int) -> int:
-    return sum(1 for b in data[start:end] if b < 0x80)
+def _int32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >> 31 else v
 
 
 def _index_field(data: bytes, start: int, end: int) -> _FieldIndex:
@@ -157,14 +209,18 @@ def _index_field(data: bytes, start: int, end: int) -> _FieldIndex:
     pos = start
     while pos < end:
         tag_pos = pos
-        key, pos = w.read_varint(data, pos)
-        if pos > end:
-            raise DecodeError("truncated tag in field", tag_pos)
+        key, pos = _varint(data, pos, end)
         num, wt = key >> 3, key & 7
-        if num == 2 and wt == w.WT_VARINT:
-            f.value_type, pos = w.read_varint(data, pos)
-        elif num in (1, 3, 4, 5) and wt == w.WT_BYTES:
-            vend, pos = _length(data, pos, end)
+        if num == 2 and wt == 0:
+            try:
+                v, pos = _varint(data, pos, end)
+            except _Fail as fail:
+                raise _Fail(fail.what, tag_pos) from None
+            if v > 4:
+                raise _Fail(f"unknown value_type {v}", tag_pos)
+            f.value_type = v
+        elif num in (1, 3, 4, 5) and wt == 2:
+            vend, pos = _length(data, pos, end, tag_pos)
             if num == 1:
                 f.name = data[pos:vend]
             elif num == 3:
@@ -172,48 +228,45 @@ def _index_field(data: bytes, start: int, end: int) -> _FieldIndex:
             else:
                 f.spans[num - 4].append((pos, vend))
             pos = vend
-        elif num in (6, 7, 8):
+        elif 6 <= num <= 8:
             pos = _index_numbers(data, pos, end, num, wt, tag_pos, f)
-        elif num == 0 or num <= 5:
-            raise DecodeError(f"bad tag {num} wire type {wt} in field",
-                              tag_pos)
+        elif num <= 5:
+            raise _Fail(f"bad tag {num} wire type {wt} in field", tag_pos)
         else:
-            pos = w.skip_value(data, pos, wt, tag_pos)
-        if pos > end:
-            raise DecodeError("field value runs past its end", tag_pos)
-    if f.value_type > 4:
-        raise DecodeError(f"unknown value_type {f.value_type}", start)
+            pos = _skip(data, pos, end, wt, tag_pos)
     return f
-
-
-def _length(data: bytes, pos: int, end: int) -> tuple[int, int]:
-    start = pos
-    n, pos = w.read_varint(data, pos)
-    if pos + n > end:
-        raise DecodeError(f"length {n} runs past the end", start)
-    return pos + n, pos
 
 
 def _index_numbers(data: bytes, pos: int, end: int, num: int, wt: int,
                    tag_pos: int, f: _FieldIndex) -> int:
     spans = f.spans[num - 4]
-    if wt == w.WT_BYTES:
-        vend, pos = _length(data, pos, end)
+    if wt == 2:
+        vend, pos = _length(data, pos, end, tag_pos)
         if num == 7:
             if (vend - pos) % 8:
-                raise DecodeError(
-                    "packed doubles not a multiple of 8 bytes", tag_pos)
-        elif vend > pos and data[vend - 1] >= 0x80:
-            raise DecodeError("packed varints end inside a value", tag_pos)
-        spans.append((pos, vend))
+                raise _Fail("packed doubles not a multiple of 8 bytes",
+                            tag_pos)
+        else:
+            p = pos
+            while p < vend:
+                try:
+                    p = _varint(data, p, vend)[1]
+                except _Fail:
+                    raise _Fail("packed varints end inside a value",
+                                tag_pos) from None
+        if vend > pos:
+            spans.append((pos, vend))
         return vend
-    if num == 7 and wt == w.WT_FIXED64:
+    if num == 7 and wt == 1:
         if pos + 8 > end:
-            raise DecodeError("truncated double", pos)
+            raise _Fail("truncated double", tag_pos)
         spans.append((pos, pos + 8))
         return pos + 8
-    if num != 7 and wt == w.WT_VARINT:
-        vend = w.read_varint(data, pos)[1]
+    if num != 7 and wt == 0:
+        try:
+            vend = _varint(data, pos, end)[1]
+        except _Fail as fail:
+            raise _Fail(fail.what, tag_pos) from None
         spans.append((pos, vend))
         return vend
-    raise DecodeError(f"bad wire type {wt} for field value", tag_pos)
+    raise _Fail(f"bad wire type {wt} for field value", tag_pos)

@@ -1,0 +1,19 @@
+# cython: language_level=3
+"""Compiled fast path: message view, stream framing, matcher evaluation.
+
+The pure-Python twin in :mod:`hekapy._purepath` has the same names and
+behaviour; :mod:`hekapy._impl` chooses between them.  Each part lives in
+its own include file so that the pieces stay small and readable.
+"""
+
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memchr, memcmp, memcpy, memmove
+
+from hekapy._errors import DecodeError, FramingError
+
+include "_fp_wire.pxi"
+include "_fp_view.pxi"
+include "_fp_framing.pxi"
+include "_fp_luapattern.pxi"
+include "_fp_matcher.pxi"

@@ -1,0 +1,493 @@
+# MessageView: a lazy index of one protobuf-encoded Heka message.
+#
+# Indexing walks the top level and every Field sub-message once and
+# records offsets: where each header value is, where each field's name,
+# representation and first value of each type are, and how many values of
+# each type it holds.  Values become Python objects only when asked for.
+# Every check here is mirrored in hekapy/_purepath/_view.py, and both
+# raise DecodeError with the same text and offset for the same bytes.
+
+cdef enum:
+    HAS_TS = 1
+    HAS_SEV = 2
+    HAS_PID = 4
+
+cdef struct FieldSpan:
+    Py_ssize_t start, end
+    Py_ssize_t name_off, name_len
+    Py_ssize_t repr_off, repr_len
+    int value_type
+    Py_ssize_t count[5]
+    Py_ssize_t first_off[5]
+    Py_ssize_t first_len[5]
+
+# Expected wire type of each Message field number (-1: unknown number).
+cdef int MSG_WIRE[11]
+MSG_WIRE[:] = [-1, 2, 0, 2, 2, 0, 2, 2, 0, 2, 2]
+
+
+cdef class MessageView:
+    """Lazy, read-only index of one protobuf-encoded Heka message.
+
+    Raises
+    ------
+    hekapy.DecodeError
+        When the bytes do not form a message; ``offset`` says where.
+    """
+
+    cdef object _owner
+    cdef const unsigned char* buf
+    cdef Py_ssize_t size
+    cdef Py_ssize_t str_off[10]
+    cdef Py_ssize_t str_len[10]
+    cdef long long ts
+    cdef int sev, pidv, has   # pidv: the Pid header (pid is the property)
+    cdef FieldSpan* fields
+    cdef int nfields, cap
+    cdef str err
+    cdef Py_ssize_t err_pos
+
+    def __cinit__(self):
+        self.fields = NULL
+        self.nfields = 0
+        self.cap = 0
+
+    def __dealloc__(self):
+        free(self.fields)
+
+    def __init__(self, data):
+        self.reset(data)
+
+    def reset(self, data):
+        """Index ``data`` in place of the current message."""
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        self.point(data, <const unsigned char*><char*>data, len(data))
+
+    cdef int point(self, object owner, const unsigned char* p,
+                   Py_ssize_t n) except -1:
+        """Index ``n`` bytes at ``p``, kept alive by ``owner``."""
+        self._owner = owner
+        self.buf = p
+        self.size = n
+        if self._index() < 0:
+            raise DecodeError(self.err, self.err_pos)
+        return 0
+
+    cdef int _fail(self, str what, Py_ssize_t pos) noexcept:
+        self.err = what
+        self.err_pos = pos
+        return -1
+
+    cdef int _index(self) noexcept:
+        cdef const unsigned char* p = self.buf
+        cdef Py_ssize_t pos = 0, end = self.size, tag_pos, vend
+        cdef uint64_t key, v
+        cdef uint64_t num
+        cdef int wt, rc, i
+        for i in range(10):
+            self.str_off[i] = -1
+            self.str_len[i] = 0
+        self.has = 0
+        self.nfields = 0
+        while pos < end:
+            tag_pos = pos
+            rc = read_varint(p, &pos, end, &key)
+            if rc:
+                return self._fail(_varint_error(rc), tag_pos)
+            num = key >> 3
+            wt = key & 7
+            if num == 0 or num > 10:
+                if num == 0:
+                    return self._fail("invalid field number 0", tag_pos)
+                if skip_value(p, &pos, end, wt) < 0:
+                    return self._fail(_skip_error(wt), tag_pos)
+                continue
+            if wt != MSG_WIRE[num]:
+                return self._fail(
+                    f"wrong wire type {wt} for field {num}", tag_pos)
+            if wt == 0:
+                rc = read_varint(p, &pos, end, &v)
+                if rc:
+                    return self._fail(_varint_error(rc), tag_pos)
+                if num == 2:
+                    self.ts = <long long>v
+                    self.has |= HAS_TS
+                elif num == 5:
+                    self.sev = <int32_t><uint32_t>v
+                    self.has |= HAS_SEV
+                else:
+                    self.pidv = <int32_t><uint32_t>v
+                    self.has |= HAS_PID
+                continue
+            if read_length(p, &pos, end, &vend) < 0:
+                return self._fail("length runs past the end", tag_pos)
+            if num == 10:
+                if self._index_field(pos, vend) < 0:
+                    return -1
+            else:
+                self.str_off[num] = pos
+                self.str_len[num] = vend - pos
+            pos = vend
+        return 0
+
+    cdef int _index_field(self, Py_ssize_t start, Py_ssize_t end) noexcept:
+        cdef const unsigned char* p = self.buf
+        cdef FieldSpan* f
+        cdef Py_ssize_t pos = start, tag_pos, vend, n
+        cdef uint64_t key, v
+        cdef uint64_t num
+        cdef int wt, rc, t
+        if self.nfields == self.cap:
+            n = self.cap * 2 if self.cap else 16
+            f = <FieldSpan*>realloc(self.fields, n * sizeof(FieldSpan))
+            if f == NULL:
+                return self._fail("out of memory indexing fields", start)
+            self.fields = f
+            self.cap = n
+        f = &self.fields[self.nfields]
+        f.start = start
+        f.end = end
+        f.name_off = start
+        f.name_len = 0
+        f.repr_off = start
+        f.repr_len = 0
+        f.value_type = 0
+        for t in range(5):
+            f.count[t] = 0
+            f.first_off[t] = -1
+            f.first_len[t] = 0
+        while pos < end:
+            tag_pos = pos
+            rc = read_varint(p, &pos, end, &key)
+            if rc:
+                return self._fail(_varint_error(rc), tag_pos)
+            num = key >> 3
+            wt = key & 7
+            if num == 2 and wt == 0:
+                rc = read_varint(p, &pos, end, &v)
+                if rc:
+                    return self._fail(_varint_error(rc), tag_pos)
+                if v > 4:
+                    return self._fail(f"unknown value_type {v}", tag_pos)
+                f.value_type = <int>v
+            elif 1 <= num <= 5 and num != 2 and wt == 2:
+                if read_length(p, &pos, end, &vend) < 0:
+                    return self._fail("length runs past the end", tag_pos)
+                if num == 1:
+                    f.name_off = pos
+                    f.name_len = vend - pos
+                elif num == 3:
+                    f.repr_off = pos
+                    f.repr_len = vend - pos
+                else:
+                    t = <int>num - 4
+                    if f.count[t] == 0:
+                        f.first_off[t] = pos
+                        f.first_len[t] = vend - pos
+                    f.count[t] += 1
+                pos = vend
+            elif 6 <= num <= 8:
+                if self._index_numbers(f, <int>num, wt, &pos, end,
+                                       tag_pos) < 0:
+                    return -1
+            elif num <= 5:
+                return self._fail(
+                    f"bad tag {num} wire type {wt} in field", tag_pos)
+            elif skip_value(p, &pos, end, wt) < 0:
+                return self._fail(_skip_error(wt), tag_pos)
+        self.nfields += 1
+        return 0
+
+    cdef int _index_numbers(self, FieldSpan* f, int num, int wt,
+                            Py_ssize_t* ppos, Py_ssize_t end,
+                            Py_ssize_t tag_pos) noexcept:
+        cdef const unsigned char* p = self.buf
+        cdef Py_ssize_t pos = ppos[0], vend, first, n = 0
+        cdef int t = num - 4, rc
+        if wt == 2:
+            if read_length(p, &pos, end, &vend) < 0:
+                return self._fail("length runs past the end", tag_pos)
+            first = pos
+            if num == 7:
+                if (vend - pos) % 8:
+                    return self._fail(
+                        "packed doubles not a multiple of 8 bytes",
+                        tag_pos)
+                n = (vend - pos) // 8
+            else:
+                while pos < vend:
+                    rc = skip_varint(p, &pos, vend)
+                    if rc:
+                        return self._fail(
+                            "packed varints end inside a value", tag_pos)
+                    n += 1
+            pos = vend
+        elif num == 7 and wt == 1:
+            if pos + 8 > end:
+                return self._fail("truncated double", tag_pos)
+            first = pos
+            n = 1
+            pos += 8
+        elif num != 7 and wt == 0:
+            first = pos
+            rc = skip_varint(p, &pos, end)
+            if rc:
+                return self._fail(_varint_error(rc), tag_pos)
+            n = 1
+        else:
+            return self._fail(f"bad wire type {wt} for field value",
+                              tag_pos)
+        if n and f.count[t] == 0:
+            f.first_off[t] = first
+        f.count[t] += n
+        ppos[0] = pos
+        return 0
+
+    # -- C-level access, used by the matcher and the router ------------
+
+    cdef int find(self, const unsigned char* name, Py_ssize_t n,
+                  int fi) noexcept:
+        cdef int i
+        cdef FieldSpan* f
+        if fi < 0:
+            return -1
+        for i in range(self.nfields):
+            f = &self.fields[i]
+            if f.name_len == n and \
+                    memcmp(self.buf + f.name_off, name, n) == 0:
+                if fi == 0:
+                    return i
+                fi -= 1
+        return -1
+
+    cdef Py_ssize_t _nth(self, FieldSpan* f, int t, int ai) noexcept:
+        # Offset of value ai of type t: the value itself for strings and
+        # bytes (returned with its length through first_len semantics is
+        # not possible here, so strings are handled in value_bytes), the
+        # varint or the 8 bytes for numbers.  -1 when out of range.
+        cdef const unsigned char* p = self.buf
+        cdef Py_ssize_t pos, vend, region_end
+        cdef uint64_t key
+        cdef int tag_num, wt
+        if ai < 0 or ai >= f.count[t]:
+            return -1
+        if ai == 0:
+            return f.first_off[t]
+        tag_num = t + 4
+        pos = f.start
+        while pos < f.end:
+            read_varint(p, &pos, f.end, &key)
+            wt = key & 7
+            if <int>(key >> 3) != tag_num:
+                skip_value(p, &pos, f.end, wt)
+                continue
+            if wt == 2:
+                read_length(p, &pos, f.end, &vend)
+                region_end = vend
+            elif wt == 1:
+                region_end = pos + 8
+            else:
+                region_end = pos
+                skip_varint(p, &region_end, f.end)
+            while pos < region_end:
+                if ai == 0:
+                    return pos
+                ai -= 1
+                if t == 3:
+                    pos += 8
+                else:
+                    skip_varint(p, &pos, region_end)
+        return -1
+
+    cdef int value_bytes(self, int i, int ai, const unsigned char** out,
+                         Py_ssize_t* n) noexcept:
+        cdef FieldSpan* f = &self.fields[i]
+        cdef const unsigned char* p = self.buf
+        cdef int t = f.value_type
+        cdef Py_ssize_t pos, vend
+        cdef uint64_t key
+        if t > 1 or ai < 0 or ai >= f.count[t]:
+            return 0
+        if ai == 0:
+            out[0] = p + f.first_off[t]
+            n[0] = f.first_len[t]
+            return 1
+        pos = f.start
+        while pos < f.end:
+            read_varint(p, &pos, f.end, &key)
+            if <int>(key >> 3) == t + 4 and key & 7 == 2:
+                read_length(p, &pos, f.end, &vend)
+                if ai == 0:
+                    out[0] = p + pos
+                    n[0] = vend - pos
+                    return 1
+                ai -= 1
+                pos = vend
+            else:
+                skip_value(p, &pos, f.end, key & 7)
+        return 0
+
+    cdef int value_int(self, int i, int ai, long long* out) noexcept:
+        cdef FieldSpan* f = &self.fields[i]
+        cdef int t = f.value_type
+        cdef Py_ssize_t pos
+        cdef uint64_t v
+        if t != 2 and t != 4:
+            return 0
+        pos = self._nth(f, t, ai)
+        if pos < 0:
+            return 0
+        read_varint(self.buf, &pos, f.end, &v)
+        out[0] = <long long>v if t == 2 else (1 if v else 0)
+        return 1
+
+    cdef int value_double(self, int i, int ai, double* out) noexcept:
+        cdef FieldSpan* f = &self.fields[i]
+        cdef Py_ssize_t pos
+        if f.value_type != 3:
+            return 0
+        pos = self._nth(f, 3, ai)
+        if pos < 0:
+            return 0
+        out[0] = read_double_le(self.buf + pos)
+        return 1
+
+    cdef object header_bytes(self, int num):
+        if self.str_off[num] < 0:
+            return None
+        return (<char*>self.buf)[self.str_off[num]:
+                                 self.str_off[num] + self.str_len[num]]
+
+    # -- Python API ----------------------------------------------------
+
+    @property
+    def raw(self):
+        if isinstance(self._owner, bytes) and \
+                len(self._owner) == self.size:
+            return self._owner
+        return (<char*>self.buf)[:self.size]
+
+    @property
+    def uuid(self):
+        return self.header_bytes(1)
+
+    @property
+    def type(self):
+        return self.header_bytes(3)
+
+    @property
+    def logger(self):
+        return self.header_bytes(4)
+
+    @property
+    def payload(self):
+        return self.header_bytes(6)
+
+    @property
+    def env_version(self):
+        return self.header_bytes(7)
+
+    @property
+    def hostname(self):
+        return self.header_bytes(9)
+
+    @property
+    def timestamp(self):
+        return self.ts if self.has & HAS_TS else None
+
+    @property
+    def severity(self):
+        return self.sev if self.has & HAS_SEV else None
+
+    @property
+    def pid(self):
+        return self.pidv if self.has & HAS_PID else None
+
+    def field_count(self):
+        return self.nfields
+
+    cdef FieldSpan* _field(self, int i) except NULL:
+        if i < 0 or i >= self.nfields:
+            raise IndexError(f"field index {i} out of range")
+        return &self.fields[i]
+
+    def field_name(self, int i):
+        cdef FieldSpan* f = self._field(i)
+        return (<char*>self.buf)[f.name_off:f.name_off + f.name_len]
+
+    def field_type(self, int i):
+        return self._field(i).value_type
+
+    def field_representation(self, int i):
+        cdef FieldSpan* f = self._field(i)
+        return (<char*>self.buf)[f.repr_off:f.repr_off + f.repr_len]
+
+    def field_len(self, int i):
+        cdef FieldSpan* f = self._field(i)
+        return f.count[f.value_type]
+
+    def field_value(self, int i, int ai=0):
+        cdef FieldSpan* f = self._field(i)
+        cdef const unsigned char* s
+        cdef Py_ssize_t n
+        cdef long long iv
+        cdef double dv
+        cdef int t = f.value_type
+        if t <= 1:
+            if self.value_bytes(i, ai, &s, &n):
+                return (<char*>s)[:n]
+            return None
+        if t == 3:
+            if self.value_double(i, ai, &dv):
+                return dv
+            return None
+        if self.value_int(i, ai, &iv):
+            return iv if t == 2 else iv != 0
+        return None
+
+    def find_field(self, name, int fi=0):
+        cdef bytes b = name if isinstance(name, bytes) else bytes(name)
+        return self.find(<const unsigned char*><char*>b, len(b), fi)
+
+    def read_field(self, name, int fi=0, int ai=0):
+        cdef bytes b = name if isinstance(name, bytes) else bytes(name)
+        cdef int i = self.find(<const unsigned char*><char*>b, len(b), fi)
+        if i < 0:
+            return None
+        return self.field_value(i, ai)
+
+
+cdef inline int read_length(const unsigned char* p, Py_ssize_t* pos,
+                            Py_ssize_t end, Py_ssize_t* vend) noexcept:
+    cdef uint64_t n
+    if read_varint(p, pos, end, &n):
+        return -1
+    if n > <uint64_t>(end - pos[0]):
+        return -1
+    vend[0] = pos[0] + <Py_ssize_t>n
+    return 0
+
+
+cdef inline int skip_value(const unsigned char* p, Py_ssize_t* pos,
+                           Py_ssize_t end, int wt) noexcept:
+    cdef Py_ssize_t vend
+    if wt == 0:
+        return -1 if skip_varint(p, pos, end) else 0
+    if wt == 1 or wt == 5:
+        if pos[0] + (8 if wt == 1 else 4) > end:
+            return -1
+        pos[0] += 8 if wt == 1 else 4
+        return 0
+    if wt == 2:
+        if read_length(p, pos, end, &vend) < 0:
+            return -1
+        pos[0] = vend
+        return 0
+    return -1
+
+
+cdef str _skip_error(int wt):
+    if wt in (0, 1, 2, 5):
+        return f"truncated value of wire type {wt}"
+    return f"unsupported wire type {wt}"
