@@ -42,3 +42,7 @@ __all__ = [
     "StreamReader",
     "frame",
 ]
+
+from hekapy.router import Router
+
+__all__ += ["Router"]

@@ -1,6 +1,7 @@
-"""Plugin base classes and the built-in plugins."""
+"""Plugin base classes, the plugin-type registry and built-in plugins."""
 
 from hekapy.plugins._api import (
+    ENTRY_POINT_GROUP,
     Decoder,
     Encoder,
     Filter,
@@ -8,8 +9,25 @@ from hekapy.plugins._api import (
     Output,
     Plugin,
     PluginContext,
+    PluginExit,
     Splitter,
+    available,
+    lookup,
+    register,
 )
 
-__all__ = ["Decoder", "Encoder", "Filter", "Input", "Output", "Plugin",
-           "PluginContext", "Splitter"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Decoder",
+    "Encoder",
+    "Filter",
+    "Input",
+    "Output",
+    "Plugin",
+    "PluginContext",
+    "PluginExit",
+    "Splitter",
+    "available",
+    "lookup",
+    "register",
+]

@@ -1,38 +1,74 @@
-"""Base classes for Python plugins.
+"""Base classes for Python plugins, and the registry of plugin types.
 
 A plugin is created with its name and its configuration (the keys of its
 TOML section, or keyword arguments when embedded) and then started with a
-:class:`PluginContext` from the router.  Every hook runs on the plugin's
-own worker; raising from a hook counts a failure for that plugin and the
-router goes on.
+:class:`PluginContext` from the router.  Raising from a hook counts a
+failure for that plugin and the router goes on; raising
+:class:`PluginExit` (or, from a sandbox, ``hekapy.SandboxTerminated``)
+stops the plugin for good: the router removes it and routes a
+``heka.terminated`` (``heka.sandbox-terminated``) message.
 
 ``config_schema`` maps each accepted configuration key to its default;
 the daemon rejects keys that are not in it (or in the common keys of the
 plugin's category).
+
+Plugin types are found by name with :func:`lookup`: first the classes
+given to :func:`register`, then the ``hekapy.plugins`` entry-point
+group (a distribution declares ``MyOutput = "pkg.mod:MyOutput"``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from importlib import metadata
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from hekapy._errors import HekaError
 
 if TYPE_CHECKING:
     from hekapy._message import Message
     from hekapy._pack import Pack
 
 
+class PluginExit(HekaError):
+    """Raised by a plugin hook to stop that plugin for good.
+
+    The router removes the plugin, drops what was queued for it and
+    routes a ``heka.terminated`` message whose payload carries this
+    error's text.
+    """
+
+
 class PluginContext:
     """What the router hands a plugin when it starts.
 
+    Attributes
+    ----------
+    name:
+        The plugin's name.
+    logger:
+        The plugin's own logger, ``hekapy.<name>`` (no handlers added).
+    hostname, pid:
+        Stamp for messages the plugin creates.
+    base_dir:
+        Where the plugin may keep state.
+
     ``inject(message)`` routes a new message (a :class:`hekapy.Message`,
-    a :class:`hekapy.Pack` or protobuf bytes); ``logger`` is the plugin's
-    own logger (``hekapy.<name>``); ``hostname`` and ``pid`` stamp
-    messages the plugin creates; ``base_dir`` is where it may keep state.
+    a :class:`hekapy.Pack` or protobuf bytes).  It raises
+    :class:`hekapy.InjectError` when the router refuses the message: it
+    would match the injecting filter's own matcher, or it has been
+    re-injected more than ``max_message_loops`` times.
     """
 
-    def __init__(self, name: str, inject: Any, hostname: str = "",
-                 pid: int = 0, base_dir: str = ".") -> None:
+    def __init__(
+        self,
+        name: str,
+        inject: Callable[[Message | Pack | bytes], None],
+        hostname: str = "",
+        pid: int = 0,
+        base_dir: str = ".",
+    ) -> None:
         self.name = name
         self._inject = inject
         self.logger = logging.getLogger(f"hekapy.{name}")
@@ -41,17 +77,30 @@ class PluginContext:
         self.base_dir = base_dir
 
     def inject(self, message: Message | Pack | bytes) -> None:
+        """Route ``message`` (see the class docstring)."""
         self._inject(message)
 
 
 class Plugin:
-    """Common base: a name, a configuration, start and stop."""
+    """Common base: a name, a configuration, start and stop.
+
+    Parameters
+    ----------
+    name:
+        The plugin's name (its TOML section).
+    config:
+        Configuration values; missing keys take the defaults of
+        ``config_schema``.
+    """
 
     category: ClassVar[str] = ""
     config_schema: ClassVar[Mapping[str, Any]] = {}
 
-    def __init__(self, name: str, config: Mapping[str, Any] | None = None,
-                 ) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
         self.name = name
         merged = dict(self.config_schema)
         merged.update(config or {})
@@ -99,7 +148,15 @@ class Decoder(Plugin):
 
 
 class Filter(Plugin):
-    """Receives the messages its matcher selects; may inject new ones."""
+    """Receives the messages its matcher selects; may inject new ones.
+
+    ``process_message(pack)`` gets each selected :class:`hekapy.Pack`
+    in order (``pack.view`` reads values without decoding the whole
+    message, ``pack.message`` builds a :class:`hekapy.Message`).  Raise
+    :class:`hekapy.PluginFailure` (or any exception) to count a failure,
+    :class:`PluginExit` to stop for good.  ``self.context.inject(msg)``
+    routes a new message.
+    """
 
     category = "Filter"
 
@@ -120,7 +177,10 @@ class Encoder(Plugin):
 
 
 class Output(Plugin):
-    """Receives the messages its matcher selects and sends them on."""
+    """Receives the messages its matcher selects and sends them on.
+
+    Same hooks and failure rules as :class:`Filter`.
+    """
 
     category = "Output"
 
@@ -129,3 +189,52 @@ class Output(Plugin):
 
     def timer_event(self, ns: int) -> None:
         """Called every ``ticker_interval`` seconds when one is set."""
+
+
+ENTRY_POINT_GROUP = "hekapy.plugins"
+
+_registered: dict[str, type[Plugin]] = {}
+
+
+def register(type_name: str, cls: type[Plugin]) -> None:
+    """Make ``cls`` available as plugin type ``type_name`` in-process.
+
+    Raises
+    ------
+    TypeError
+        When ``cls`` is not a :class:`Plugin` subclass.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Plugin)):
+        raise TypeError(f"plugin type must be a Plugin subclass, got {cls!r}")
+    _registered[type_name] = cls
+
+
+def lookup(type_name: str) -> type[Plugin] | None:
+    """The class registered as ``type_name``, or None.
+
+    Looks at :func:`register` calls first, then at the entry points of
+    the ``hekapy.plugins`` group.  Import errors of an entry point
+    propagate.
+    """
+    cls = _registered.get(type_name)
+    if cls is not None:
+        return cls
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == type_name:
+            loaded = ep.load()
+            if isinstance(loaded, type) and issubclass(loaded, Plugin):
+                return loaded
+            raise TypeError(
+                f"entry point {ep.value!r} for plugin type "
+                f"{type_name!r} is not a Plugin subclass"
+            )
+    return None
+
+
+def available() -> list[str]:
+    """Names of the registered and entry-point plugin types."""
+    names = set(_registered)
+    names.update(
+        ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)
+    )
+    return sorted(names)

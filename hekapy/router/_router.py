@@ -1,0 +1,612 @@
+"""The in-process router: plugins, routing, injection, shutdown.
+
+Routing one message:
+
+1. the message becomes a :class:`hekapy.Pack` (raw bytes, lazy view);
+2. the match table evaluates every plugin's matcher once, through one
+   ``MatcherSet`` (filters first, then outputs, in the order added);
+3. for each selected plugin whose ``message_signer`` (if any) equals
+   the pack's signer, the pack is appended to that plugin's bounded
+   queue; a full queue makes the router wait for that plugin (or drop,
+   when the plugin says so), and the time waited is counted.
+
+Messages injected by plugins are checked at once (loop count, circular
+reference) and queued on the router; they are routed by the thread that
+drives the router, never from inside a plugin's hook, so a plugin that
+injects while the router waits on it cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from hekapy._errors import DecodeError, InjectError, SandboxTerminated
+from hekapy._impl import StreamReader
+from hekapy._message import Message
+from hekapy._pack import Pack
+from hekapy.plugins._api import PluginContext
+from hekapy.router._matching import MatchTable, compile_matcher
+from hekapy.router._report import (
+    build_report,
+    report_message,
+    terminated_message,
+)
+from hekapy.router._runner import Runner
+
+log = logging.getLogger("hekapy.router")
+
+_TICK_EVERY = 256
+
+
+def to_pack(
+    message: Message | Pack | bytes,
+    loop_count: int = 0,
+) -> Pack:
+    """Wrap what a caller or plugin hands the router as a Pack."""
+    if isinstance(message, Pack):
+        return message
+    if isinstance(message, Message):
+        return Pack.from_message(message, loop_count=loop_count)
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return Pack(bytes(message), loop_count=loop_count)
+    raise TypeError(
+        f"cannot route {type(message).__name__!r}: expected "
+        "hekapy.Message, hekapy.Pack or bytes"
+    )
+
+
+class Router:
+    """An embeddable Heka router: filters and outputs fed by matchers.
+
+    Parameters
+    ----------
+    max_message_loops:
+        How many times a message may be re-injected by filters; one more
+        raises :class:`hekapy.InjectError` in the injecting plugin.
+        0 counts as 1, as in Heka.
+    queue_size:
+        Default capacity of each plugin's queue (Heka's
+        ``plugin_chansize``).
+    matcher_dialect:
+        Default dialect of ``message_matcher`` expressions.
+    hostname, pid:
+        Stamped on the messages the router makes (reports,
+        terminations) and handed to plugins.
+    report_interval:
+        Seconds between ``heka.all-report`` messages routed by the
+        router itself; 0 sends none (see :meth:`send_report`).
+    signers, max_message_size:
+        Used by :meth:`feed` to read framed streams.
+    base_dir:
+        Handed to plugins as the place to keep state.
+
+    Notes
+    -----
+    Synchronous use: :meth:`inject` (or :meth:`feed`) routes messages;
+    plugins added with ``threaded=False`` run on the caller's thread
+    when their queue fills and in :meth:`drain`; :meth:`close` drains and
+    stops everything.  Under asyncio, ``await router.run()`` drives the
+    inline plugins, timers and reports on the caller's loop until
+    :meth:`close` (or :meth:`stop`) is called, and ``await
+    router.ainject(msg)`` routes without blocking the loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_message_loops: int = 4,
+        queue_size: int = 30,
+        matcher_dialect: str = "heka",
+        hostname: str | None = None,
+        pid: int | None = None,
+        report_interval: float = 0.0,
+        signers: Iterable[Any] = (),
+        max_message_size: int = 65536,
+        base_dir: str = ".",
+    ) -> None:
+        self.max_message_loops = max(1, int(max_message_loops))
+        self.queue_size = queue_size
+        self.matcher_dialect = matcher_dialect
+        self.hostname = socket.gethostname() if hostname is None else hostname
+        self.pid = os.getpid() if pid is None else pid
+        self.report_interval = report_interval
+        self.base_dir = base_dir
+        self.blocked_on: str | None = None
+        self.has_driver = False
+        self.routed = self.injected = self.decode_failures = 0
+        self.terminations: list[dict[str, Any]] = []
+        self._filters: list[Runner] = []
+        self._outputs: list[Runner] = []
+        self._by_name: dict[str, Runner] = {}
+        self._table = MatchTable(())
+        self._pending: deque[Pack] = deque()
+        self._lock = threading.RLock()
+        self._closed = False
+        self._stop_requested = False
+        self._wakeup: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._async_lock: asyncio.Lock | None = None
+        self._countdown = _TICK_EVERY
+        self._next_report = (
+            time.monotonic() + report_interval if report_interval > 0 else None
+        )
+        self._reader = StreamReader(
+            max_message_size=max_message_size, signers=tuple(signers)
+        )
+        self.started = time.time()
+
+    # -- plugins -----------------------------------------------------------
+
+    def add_filter(
+        self,
+        plugin: Any,
+        message_matcher: str,
+        **options: Any,
+    ) -> None:
+        """Add a filter; see :meth:`add_output` for the options."""
+        self._add(plugin, "filter", message_matcher, **options)
+
+    def add_output(
+        self,
+        plugin: Any,
+        message_matcher: str,
+        *,
+        matcher_dialect: str | None = None,
+        message_signer: str | None = None,
+        ticker_interval: float = 0,
+        queue_size: int | None = None,
+        on_full: str = "block",
+        threaded: bool = False,
+        timer_event_on_shutdown: bool = False,
+    ) -> None:
+        """Add an output (or, through :meth:`add_filter`, a filter).
+
+        Parameters
+        ----------
+        plugin:
+            A started-on-add plugin object with ``name``,
+            ``start(context)``, ``process_message(pack)``,
+            ``timer_event(ns)`` and ``stop()`` (see
+            :class:`hekapy.plugins.Filter`).
+        message_matcher:
+            Which messages the plugin receives.
+        matcher_dialect:
+            ``"heka"`` or ``"lua_sandbox"``; the router's default
+            otherwise.
+        message_signer:
+            Only messages whose verified signer has this name are
+            delivered.
+        ticker_interval:
+            Seconds between ``timer_event`` calls; 0 for none.
+        queue_size:
+            Capacity of the plugin's queue.
+        on_full:
+            ``"block"``: the router waits for the plugin (Heka's
+            behaviour); ``"drop"``: messages that do not fit are dropped
+            and counted.  An inline plugin in synchronous use always
+            blocks (the caller is the one who runs it).
+        threaded:
+            Run the plugin on its own worker thread.
+        timer_event_on_shutdown:
+            Call ``timer_event`` once more when the plugin stops.
+
+        Raises
+        ------
+        ValueError
+            When a plugin of that name exists or an option is invalid.
+        hekapy.MatcherSyntaxError
+            When the matcher does not parse.
+        """
+        self._add(
+            plugin,
+            "output",
+            message_matcher,
+            matcher_dialect=matcher_dialect,
+            message_signer=message_signer,
+            ticker_interval=ticker_interval,
+            queue_size=queue_size,
+            on_full=on_full,
+            threaded=threaded,
+            timer_event_on_shutdown=timer_event_on_shutdown,
+        )
+
+    def _add(
+        self,
+        plugin: Any,
+        kind: str,
+        message_matcher: str,
+        *,
+        matcher_dialect: str | None = None,
+        message_signer: str | None = None,
+        ticker_interval: float = 0,
+        queue_size: int | None = None,
+        on_full: str = "block",
+        threaded: bool = False,
+        timer_event_on_shutdown: bool = False,
+    ) -> None:
+        if self._closed:
+            raise ValueError("router is closed")
+        name = plugin.name
+        if name in self._by_name:
+            raise ValueError(f"a plugin named {name!r} is already routed")
+        matcher = compile_matcher(
+            message_matcher, matcher_dialect or self.matcher_dialect
+        )
+        runner = Runner(
+            self,
+            plugin,
+            kind,
+            matcher,
+            message_signer,
+            float(ticker_interval or 0),
+            queue_size or self.queue_size,
+            on_full,
+            threaded,
+        )
+        runner.final_timer = bool(timer_event_on_shutdown)
+        context = PluginContext(
+            name,
+            lambda m: self._inject_from(runner, m),
+            hostname=self.hostname,
+            pid=self.pid,
+            base_dir=self.base_dir,
+        )
+        runner.start(context)
+        with self._lock:
+            self._by_name[name] = runner
+            (self._filters if kind == "filter" else self._outputs).append(
+                runner
+            )
+            self._rebuild()
+
+    def remove(self, name: str, *, drain: bool = True) -> None:
+        """Stop routing to plugin ``name`` and stop it.
+
+        With ``drain`` the messages already queued for it are processed
+        first (and its final timer fires if configured); otherwise they
+        are dropped and counted.
+
+        Raises
+        ------
+        KeyError
+            When no plugin has that name.
+        """
+        runner = self._detach(name)
+        if not drain:
+            runner.discard_queue()
+        runner.stop(drain and runner.final_timer)
+
+    def _detach(self, name: str) -> Runner:
+        with self._lock:
+            runner = self._by_name.pop(name)
+            group = self._filters if runner.kind == "filter" else self._outputs
+            group.remove(runner)
+            self._rebuild()
+        return runner
+
+    def _rebuild(self) -> None:
+        self._table = MatchTable(self._filters + self._outputs)
+
+    @property
+    def plugins(self) -> list[str]:
+        """Names of the routed plugins, in routing order."""
+        return [r.name for r in self._table.runners]
+
+    def plugin(self, name: str) -> Any:
+        """The plugin object routed as ``name`` (KeyError if none)."""
+        return self._by_name[name].plugin
+
+    # -- routing ----------------------------------------------------------
+
+    def inject(self, message: Message | Pack | bytes) -> None:
+        """Route one message, waiting for full queues as configured.
+
+        Accepts a :class:`hekapy.Message`, a :class:`hekapy.Pack` or
+        protobuf bytes.  Messages plugins injected meanwhile are routed
+        too; due timers and reports fire every few hundred calls.
+        """
+        self._route_wait(to_pack(message))
+        if self._pending:
+            self._route_pending()
+        self._countdown -= 1
+        if self._countdown <= 0:
+            self._countdown = _TICK_EVERY
+            self.tick()
+
+    def feed(self, data: bytes) -> int:
+        """Route every complete record of a Heka framed stream chunk.
+
+        Records keep their verified signer (see ``signers``); bytes of
+        an incomplete record are kept for the next call.  Returns the
+        number of records routed.
+        """
+        records = self._reader.feed(data)
+        for rec in records:
+            self.inject(Pack(rec.message, rec.signer))
+        return len(records)
+
+    def _route(self, pack: Pack) -> list[Runner] | None:
+        table = self._table
+        self.routed += 1
+        try:
+            hits = table.hits(pack.view)
+        except DecodeError as exc:
+            self.decode_failures += 1
+            log.warning("message not routed: %s", exc)
+            return None
+        blocked = None
+        runners = table.runners
+        for i in hits:
+            r = runners[i]
+            if r.signer is not None and r.signer != pack.signer:
+                continue
+            r.matched += 1
+            if not r.try_put(pack):
+                if blocked is None:
+                    blocked = [r]
+                else:
+                    blocked.append(r)
+        return blocked
+
+    def _route_wait(self, pack: Pack) -> None:
+        blocked = self._route(pack)
+        if blocked:
+            for r in blocked:
+                r.put_wait(pack)
+
+    def _route_pending(self) -> None:
+        pending = self._pending
+        while pending:
+            self._route_wait(pending.popleft())
+
+    def _inject_from(
+        self, runner: Runner, message: Message | Pack | bytes
+    ) -> None:
+        parent = runner.current
+        loops = (parent.loop_count if parent is not None else 0) + 1
+        pack = to_pack(message)
+        pack.loop_count = loops
+        if loops > self.max_message_loops:
+            raise InjectError(
+                f"exceeded MaxMsgLoops: loop count {loops!r} is over "
+                f"max_message_loops {self.max_message_loops!r} in plugin "
+                f"{runner.name!r}"
+            )
+        if runner.kind == "filter" and runner.matcher.matches(pack.view):
+            raise InjectError(
+                "creates a circular reference (matches this plugin's "
+                f"message_matcher {runner.matcher.expression!r}) in "
+                f"plugin {runner.name!r}"
+            )
+        runner.injected += 1
+        self.injected += 1
+        self._pending.append(pack)
+        self._wake()
+
+    def _wake(self) -> None:
+        loop = self._loop
+        ev = self._wakeup
+        if loop is not None and ev is not None:
+            try:
+                loop.call_soon_threadsafe(ev.set)
+            except RuntimeError:
+                pass
+
+    # -- driving ---------------------------------------------------------
+
+    def _runners(self) -> tuple[Runner, ...]:
+        return self._table.runners
+
+    def pump(self, limit: int = -1) -> int:
+        """Run queued work once: inline plugins (up to ``limit`` packs
+        each), then the messages they injected.  Returns packs handled.
+        """
+        done = 0
+        for r in self._runners():
+            if not r.threaded:
+                done += r.run_pending(limit)
+        while self._pending:
+            self._route_wait(self._pending.popleft())
+            done += 1
+        return done
+
+    def drain(self) -> None:
+        """Process everything queued, including what that injects.
+
+        Returns when no plugin has work left and nothing waits to be
+        routed.  Threaded plugins are waited for.
+        """
+        while True:
+            self.pump()
+            for r in self._runners():
+                if r.threaded:
+                    r.join_queue()
+            if not self._pending and not any(
+                r.has_work() for r in self._runners()
+            ):
+                return
+
+    def tick(self, now: float | None = None) -> None:
+        """Fire the inline plugins' due timers and a due report."""
+        now = time.monotonic() if now is None else now
+        for r in self._runners():
+            if (
+                not r.threaded
+                and r.next_timer is not None
+                and r.next_timer <= now
+            ):
+                r.fire_timer(now)
+        nr = self._next_report
+        if nr is not None and nr <= now:
+            self._next_report = now + self.report_interval
+            self.send_report()
+        if self._pending:
+            self._route_pending()
+
+    def _next_deadline(self) -> float | None:
+        times = [
+            r.next_timer
+            for r in self._runners()
+            if not r.threaded and r.next_timer is not None
+        ]
+        if self._next_report is not None:
+            times.append(self._next_report)
+        return min(times) if times else None
+
+    def close(self) -> None:
+        """Drain, stop every plugin (filters first), then refuse work.
+
+        Final timers fire for plugins added with
+        ``timer_event_on_shutdown``; what they inject is still routed
+        to the plugins not yet stopped.
+        """
+        if self._closed:
+            return
+        self._stop_requested = True
+        self.drain()
+        for group in (self._filters, self._outputs):
+            for r in list(group):
+                self._detach(r.name)
+                r.stop(r.final_timer)
+                self._route_pending()
+        self._closed = True
+        self._wake()
+
+    def stop(self) -> None:
+        """Ask a running :meth:`run` to return (after draining)."""
+        self._stop_requested = True
+        self._wake()
+
+    def __enter__(self) -> Router:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- asyncio ---------------------------------------------------------
+
+    async def run(self, *, batch: int = 64) -> None:
+        """Drive the router on the running event loop until stopped.
+
+        Runs inline plugins in slices of ``batch`` packs, yielding to
+        the loop between slices, and fires timers and reports.  Returns
+        after :meth:`stop` or :meth:`close`, once everything queued was
+        processed.
+        """
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        self.has_driver = True
+        try:
+            while True:
+                self._wakeup.clear()
+                if self.pump(batch):
+                    self.tick()
+                    await asyncio.sleep(0)
+                    continue
+                self.tick()
+                if self._stop_requested or self._closed:
+                    break
+                deadline = self._next_deadline()
+                timeout = (
+                    None
+                    if deadline is None
+                    else max(0.0, deadline - time.monotonic())
+                )
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), timeout)
+                except asyncio.TimeoutError:
+                    pass
+            await asyncio.to_thread(self.drain)
+        finally:
+            self.has_driver = False
+            self._loop = None
+            self._wakeup = None
+
+    async def ainject(self, message: Message | Pack | bytes) -> None:
+        """Route one message without blocking the event loop.
+
+        A full queue of a threaded plugin is waited for in a worker
+        thread; a full inline queue is run on the loop.  Concurrent
+        callers are routed one at a time, so each plugin still sees
+        messages in order.
+        """
+        if self._async_lock is None:
+            self._async_lock = asyncio.Lock()
+        async with self._async_lock:
+            pack = to_pack(message)
+            blocked = self._route(pack)
+            for r in blocked or ():
+                if r.threaded:
+                    await asyncio.to_thread(r.put_wait, pack)
+                else:
+                    r.put_wait(pack)
+        self._wake()
+
+    # -- self-report -----------------------------------------------------
+
+    def report(self) -> dict[str, Any]:
+        """Counters of the router and of every plugin, as plain values.
+
+        ``report()["plugins"][name]`` holds ``matched``, ``processed``,
+        ``failed``, ``injected``, ``dropped``, ``queue_length``,
+        ``queue_capacity``, ``wait_seconds`` (time the router spent
+        waiting for this plugin's queue), ``avg_process_ns`` and the
+        plugin's own ``stats`` when it has any.  ``report()["router"]``
+        holds the totals and ``blocked_on``: the plugin the router is
+        waiting for right now, or None.
+        """
+        return build_report(self, self._runners())
+
+    def report_message(self) -> Message:
+        """The report as a ``heka.all-report`` message (JSON payload)."""
+        return report_message(self.report(), self.hostname, self.pid)
+
+    def send_report(self) -> None:
+        """Route a ``heka.all-report`` message now."""
+        self._pending.append(Pack.from_message(self.report_message()))
+
+    def _terminated(self, runner: Runner, exc: BaseException) -> None:
+        """A plugin stopped for good: unroute it, announce it."""
+        sandbox = isinstance(exc, SandboxTerminated)
+        reason = str(getattr(exc, "reason", exc))
+        with self._lock:
+            if self._by_name.get(runner.name) is runner:
+                self._detach(runner.name)
+        runner.state = "terminated"
+        lost = runner.discard_queue()
+        log.error(
+            "%s terminated (%d queued messages dropped): %s",
+            runner.name,
+            lost,
+            reason,
+        )
+        self.terminations.append(
+            {
+                "name": runner.name,
+                "reason": reason,
+                "dropped": lost,
+                "time": time.time(),
+            }
+        )
+        msg = terminated_message(
+            runner.name,
+            type(runner.plugin).__name__,
+            reason,
+            sandbox,
+            self.hostname,
+            self.pid,
+        )
+        self._pending.append(Pack.from_message(msg))
+        self._wake()
+        try:
+            runner.plugin.stop()
+        except Exception:
+            log.exception("%s: stop raised", runner.name)

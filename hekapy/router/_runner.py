@@ -1,0 +1,292 @@
+"""One filter or output inside the router: its queue, worker and counters.
+
+A runner owns a bounded FIFO of packs.  The router appends packs that
+the plugin's matcher selected; the plugin takes them in order.  Who runs
+the plugin depends on ``threaded``:
+
+* an inline runner is run by whoever drives the router (the caller of
+  ``inject``/``drain``, or the ``Router.run`` task under asyncio);
+* a threaded runner has its own worker thread, so a plugin whose hook
+  releases the GIL (Lua through lupa, blocking IO) runs while the router
+  goes on routing.
+
+When the queue is full, ``on_full="block"`` makes the router wait for
+the plugin (an inline runner is simply run on the spot) and counts the
+time as ``wait_ns``; ``on_full="drop"`` throws the pack away and counts
+it in ``dropped``.  A disk-spilling policy would plug in at
+:meth:`Runner.try_put` / :meth:`Runner.put_wait`: they are the only
+places that decide what happens to a pack the queue cannot take.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from hekapy._errors import PluginFailure, SandboxTerminated
+from hekapy.plugins._api import PluginExit
+
+if TYPE_CHECKING:
+    from hekapy._pack import Pack
+    from hekapy.router._router import Router
+
+log = logging.getLogger("hekapy.router")
+
+_STOP = object()
+_perf_ns = time.perf_counter_ns
+
+
+class Runner:
+    """The router's handle on one filter or output (see module doc)."""
+
+    def __init__(
+        self,
+        router: Router,
+        plugin: Any,
+        kind: str,
+        matcher: Any,
+        signer: str | None,
+        ticker_interval: float,
+        queue_size: int,
+        on_full: str,
+        threaded: bool,
+    ) -> None:
+        if on_full not in ("block", "drop"):
+            raise ValueError(
+                f"on_full must be 'block' or 'drop', got {on_full!r}"
+            )
+        if queue_size < 1:
+            raise ValueError(
+                f"queue_size must be at least 1, got {queue_size!r}"
+            )
+        self.router = router
+        self.plugin = plugin
+        self.name: str = plugin.name
+        self.kind = kind
+        self.matcher = matcher
+        self.signer = signer
+        self.ticker_interval = ticker_interval
+        self.capacity = queue_size
+        self.on_full = on_full
+        self.threaded = threaded
+        self.final_timer = False
+        self.state = "new"
+        self.current: Pack | None = None
+        self.matched = self.processed = self.failed = 0
+        self.injected = self.dropped = 0
+        self.wait_ns = self.process_ns = 0
+        self.timer_events = self.timer_failures = 0
+        self.next_timer = (
+            time.monotonic() + ticker_interval if ticker_interval > 0 else None
+        )
+        self._deque: deque[Pack] = deque()
+        self._queue: queue.Queue[Any] | None = (
+            queue.Queue(queue_size) if threaded else None
+        )
+        self._thread: threading.Thread | None = None
+        self._busy = False
+
+    # -- queue -----------------------------------------------------------
+
+    def queue_length(self) -> int:
+        q = self._queue
+        return len(self._deque) if q is None else q.qsize()
+
+    def try_put(self, pack: Pack) -> bool:
+        """Queue ``pack`` if there is room or the policy drops it.
+
+        False means the router must wait (:meth:`put_wait`).
+        """
+        q = self._queue
+        if q is None:
+            if len(self._deque) < self.capacity:
+                self._deque.append(pack)
+                return True
+            if self.on_full == "drop" and self.router.has_driver:
+                self.dropped += 1
+                return True
+            return False
+        try:
+            q.put_nowait(pack)
+            return True
+        except queue.Full:
+            if self.on_full == "drop":
+                self.dropped += 1
+                return True
+            return False
+
+    def put_wait(self, pack: Pack) -> None:
+        """Wait until the queue takes ``pack``; count the time waited."""
+        t0 = _perf_ns()
+        self.router.blocked_on = self.name
+        try:
+            if self._queue is None:
+                self.run_pending(len(self._deque) - self.capacity + 1)
+                self._deque.append(pack)
+            elif self.state == "running":
+                self._queue.put(pack)
+            else:
+                self.dropped += 1
+        finally:
+            self.router.blocked_on = None
+            self.wait_ns += _perf_ns() - t0
+
+    def has_work(self) -> bool:
+        return (
+            bool(self._deque)
+            or self._busy
+            or (self._queue is not None and self._queue.unfinished_tasks > 0)
+        )
+
+    # -- running the plugin ------------------------------------------------
+
+    def start(self, context: Any) -> None:
+        """Start the plugin, and the worker thread of a threaded runner."""
+        self.plugin.start(context)
+        self.state = "running"
+        if self._queue is not None:
+            self._thread = threading.Thread(
+                target=self._work, name=f"hekapy-{self.name}", daemon=True
+            )
+            self._thread.start()
+
+    def run_pending(self, limit: int = -1) -> int:
+        """Run up to ``limit`` queued packs inline (all when negative)."""
+        dq = self._deque
+        done = 0
+        while dq and done != limit:
+            self.process(dq.popleft())
+            done += 1
+        return done
+
+    def process(self, pack: Pack) -> None:
+        """Hand one pack to the plugin; a failure never escapes."""
+        if self.state != "running":
+            self.dropped += 1
+            return
+        self.current = pack
+        t0 = _perf_ns()
+        try:
+            self.plugin.process_message(pack)
+        except PluginFailure as exc:
+            self.failed += 1
+            log.debug("%s: process_message failed: %s", self.name, exc)
+        except (SandboxTerminated, PluginExit) as exc:
+            self.failed += 1
+            self.router._terminated(self, exc)
+        except Exception:
+            self.failed += 1
+            log.exception("%s: process_message raised", self.name)
+        finally:
+            self.process_ns += _perf_ns() - t0
+            self.processed += 1
+            self.current = None
+
+    def fire_timer(self, now: float | None = None) -> None:
+        """Call the plugin's ``timer_event`` and schedule the next one."""
+        if self.state != "running":
+            return
+        now = time.monotonic() if now is None else now
+        self.next_timer = now + self.ticker_interval
+        self.timer_events += 1
+        try:
+            self.plugin.timer_event(time.time_ns())
+        except PluginFailure as exc:
+            self.timer_failures += 1
+            log.debug("%s: timer_event failed: %s", self.name, exc)
+        except (SandboxTerminated, PluginExit) as exc:
+            self.timer_failures += 1
+            self.router._terminated(self, exc)
+        except Exception:
+            self.timer_failures += 1
+            log.exception("%s: timer_event raised", self.name)
+
+    def _work(self) -> None:
+        q = self._queue
+        assert q is not None
+        while True:
+            timeout = None
+            if self.next_timer is not None:
+                timeout = max(0.0, self.next_timer - time.monotonic())
+            try:
+                item = q.get(timeout=timeout)
+            except queue.Empty:
+                self.fire_timer()
+                if self.state == "terminated":
+                    return
+                continue
+            if item is _STOP:
+                q.task_done()
+                return
+            self._busy = True
+            self.process(item)
+            self._busy = False
+            q.task_done()
+            if self.state == "terminated":
+                return
+
+    def join_queue(self) -> None:
+        """Wait until a threaded runner has processed everything queued."""
+        if self._queue is not None and self.state == "running":
+            self._queue.join()
+
+    def stop(self, final_timer: bool) -> None:
+        """Stop the worker (after its queue), then the plugin."""
+        if self._queue is not None and self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+        else:
+            self.run_pending()
+        if self.state == "running":
+            if final_timer:
+                self.fire_timer()
+            self.state = "stopped"
+            try:
+                self.plugin.stop()
+            except Exception:
+                log.exception("%s: stop raised", self.name)
+
+    def discard_queue(self) -> int:
+        """Drop every queued pack (after a termination); return the count."""
+        n = len(self._deque)
+        self._deque.clear()
+        q = self._queue
+        while q is not None:
+            try:
+                item = q.get_nowait()
+            except queue.Empty:
+                break
+            q.task_done()
+            if item is _STOP:
+                q.put_nowait(_STOP)
+                break
+            n += 1
+        self.dropped += n
+        return n
+
+    def stats(self) -> dict[str, Any]:
+        """This runner's counters as plain values."""
+        n = self.processed
+        return {
+            "kind": self.kind,
+            "state": self.state,
+            "threaded": self.threaded,
+            "matcher": getattr(self.matcher, "expression", None),
+            "matched": self.matched,
+            "processed": n,
+            "failed": self.failed,
+            "injected": self.injected,
+            "dropped": self.dropped,
+            "queue_length": self.queue_length(),
+            "queue_capacity": self.capacity,
+            "on_full": self.on_full,
+            "wait_seconds": self.wait_ns / 1e9,
+            "avg_process_ns": self.process_ns // n if n else 0,
+            "timer_events": self.timer_events,
+            "timer_failures": self.timer_failures,
+        }
