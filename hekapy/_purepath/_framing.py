@@ -19,7 +19,7 @@ counted.
 from __future__ import annotations
 
 import hmac as _hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from hekapy._signing import DIGESTS, Signer
@@ -132,6 +132,8 @@ class StreamReader:
         self._buf = bytearray()
         self._base = 0
         self.counters = dict.fromkeys(_COUNTERS, 0)
+        self.last_signer: str | None = None
+        self.last_offset = 0
 
     @property
     def buffered(self) -> int:
@@ -152,7 +154,25 @@ class StreamReader:
         pos = self._scan(buf, out)
         del buf[:pos]
         self._base += pos
+        if out:
+            self.last_signer = out[-1].signer
+            self.last_offset = out[-1].offset
         return out
+
+    def iter_views(self, data: bytes, view: Any) -> Iterator[Any]:
+        """Add ``data``; yield ``view`` re-pointed at each record.
+
+        ``last_signer`` and ``last_offset`` describe the record shown.
+        """
+        for rec in self.feed(data):
+            self.last_signer = rec.signer
+            self.last_offset = rec.offset
+            view.reset(rec.message)
+            yield view
+
+    def count(self, data: bytes) -> int:
+        """Add ``data``; return how many records it completed."""
+        return len(self.feed(data))
 
     def _scan(self, buf: bytearray, out: list[Record]) -> int:
         counters = self.counters
