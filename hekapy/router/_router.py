@@ -312,7 +312,14 @@ class Router:
         Accepts a :class:`hekapy.Message`, a :class:`hekapy.Pack` or
         protobuf bytes.  Messages plugins injected meanwhile are routed
         too; due timers and reports fire every few hundred calls.
+
+        Raises
+        ------
+        ValueError
+            After :meth:`close`.
         """
+        if self._closed:
+            raise ValueError("router is closed")
         self._route_wait(to_pack(message))
         if self._pending:
             self._route_pending()
@@ -346,7 +353,9 @@ class Router:
         runners = table.runners
         for i in hits:
             r = runners[i]
-            if r.signer is not None and r.signer != pack.signer:
+            if r.state != "running" or (
+                r.signer is not None and r.signer != pack.signer
+            ):
                 continue
             r.matched += 1
             if not r.try_put(pack):
@@ -466,17 +475,16 @@ class Router:
 
         Final timers fire for plugins added with
         ``timer_event_on_shutdown``; what they inject is still routed
-        to the plugins not yet stopped.
+        to the plugins not yet stopped.  The stopped plugins stay in
+        :meth:`report` (state ``"stopped"``).
         """
         if self._closed:
             return
         self._stop_requested = True
         self.drain()
-        for group in (self._filters, self._outputs):
-            for r in list(group):
-                self._detach(r.name)
-                r.stop(r.final_timer)
-                self._route_pending()
+        for r in self._runners():
+            r.stop(r.final_timer)
+            self._route_pending()
         self._closed = True
         self._wake()
 
