@@ -361,6 +361,11 @@ class Message:
             When the bytes do not form a message; ``offset`` says where.
         """
         data = bytes(data)
+        # The view performs every check and names the offset; once it
+        # accepts the bytes, the conversion below cannot fail.
+        from hekapy._impl import MessageView
+
+        MessageView(data)
         m = cls()
         unknown = []
         pos = 0

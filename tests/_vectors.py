@@ -1,0 +1,18 @@
+"""Golden vectors from the framing and message specification."""
+
+GOLDEN_HEX = (
+    "0a108e414f019d7f4a48a5e1ae92e5954df51080a48c9895f8aee20f1a0454455354"
+    "2206476f537065632806320c54657374205061796c6f61643a03302e38402b4a0c6d"
+    "792e686f73742e6e616d65520e0a03666f6f10001a002203626172")
+GOLDEN = bytes.fromhex(GOLDEN_HEX)
+
+MD5_HEADER = bytes.fromhex(
+    "085f22047465737428013210" "91a8f30f84959187d020db8295ff05f8")
+SHA1_HEADER = bytes.fromhex(
+    "085f180122047465737428013214"
+    "2157fad39332ee01f1cf5998ef7e9fe1c39ae56d")
+
+# A 67-byte record holding a 62-byte hekabench message.
+R67 = bytes.fromhex(
+    "1e02083e1f0a10901d5627ec494c8fba8e849baaf7a6f610a6978a8fb6c1ae8e131a"
+    "0968656b6162656e636828063a03302e3840bfe5014a0a7472696e6b2d78323330")
