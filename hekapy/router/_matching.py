@@ -10,7 +10,7 @@ selected the message, in ascending order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,6 +22,10 @@ def compile_matcher(expression: str, dialect: str) -> Any:
     from hekapy.matcher import Matcher
 
     return Matcher(expression, dialect)
+
+
+def _nothing(view: Any) -> int:
+    return 0
 
 
 def _bits_to_indices(mask: int) -> list[int]:
@@ -49,6 +53,20 @@ class MatchTable:
 
             self._set = MatcherSet([r.matcher for r in self.runners])
             self._eval = self._set.matches
+
+    def evaluator(self) -> Any:
+        """``f(view)``: a falsy value when nothing matched, else the hits
+        in the MatcherSet's own form (see :meth:`indices`)."""
+        if self._eval is None:
+            return _nothing
+        return self._eval
+
+    @staticmethod
+    def indices(hits: Any) -> Iterable[int]:
+        """The runner indices in an :meth:`evaluator` result."""
+        if isinstance(hits, int):
+            return _bits_to_indices(hits)
+        return hits  # type: ignore[no-any-return]
 
     def hits(self, view: Any) -> list[int]:
         """Indices of the runners whose matcher selects ``view``."""

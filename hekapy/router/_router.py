@@ -26,10 +26,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from hekapy._errors import DecodeError, InjectError, SandboxTerminated
-from hekapy._impl import StreamReader
+from hekapy._impl import MessageView, StreamReader, impl
 from hekapy._message import Message
 from hekapy._pack import Pack
 from hekapy.plugins._api import PluginContext
@@ -42,6 +43,10 @@ from hekapy.router._report import (
 from hekapy.router._runner import Runner
 
 log = logging.getLogger("hekapy.router")
+
+_route_frames: Any = getattr(impl, "route_frames", None)
+if _route_frames is None:
+    from hekapy._purepath._router import route_frames as _route_frames
 
 _TICK_EVERY = 256
 
@@ -141,6 +146,7 @@ class Router:
         self._reader = StreamReader(
             max_message_size=max_message_size, signers=tuple(signers)
         )
+        self._view = MessageView(b"")
         self.started = time.time()
 
     # -- plugins -----------------------------------------------------------
@@ -332,13 +338,53 @@ class Router:
         """Route every complete record of a Heka framed stream chunk.
 
         Records keep their verified signer (see ``signers``); bytes of
-        an incomplete record are kept for the next call.  Returns the
-        number of records routed.
+        an incomplete record are kept for the next call.  Each record is
+        indexed in place and copied only when some plugin wants it.
+        Returns the number of records read.
+
+        Raises
+        ------
+        ValueError
+            After :meth:`close`.
         """
-        records = self._reader.feed(data)
-        for rec in records:
-            self.inject(Pack(rec.message, rec.signer))
-        return len(records)
+        if self._closed:
+            raise ValueError("router is closed")
+        table = self._table
+        n: int = _route_frames(
+            self._reader,
+            data,
+            self._view,
+            table.evaluator(),
+            partial(self._deliver, table.runners),
+            self._reject,
+        )
+        self.routed += n
+        if self._pending:
+            self._route_pending()
+        self._countdown -= n
+        if self._countdown <= 0:
+            self._countdown = _TICK_EVERY
+            self.tick()
+        return n
+
+    def _reject(self, exc: DecodeError) -> None:
+        self.decode_failures += 1
+        log.warning("message not routed: %s", exc)
+
+    def _deliver(
+        self,
+        runners: tuple[Runner, ...],
+        raw: bytes,
+        signer: str | None,
+        hits: Any,
+    ) -> None:
+        pack = Pack(raw, signer)
+        blocked = self._put(pack, MatchTable.indices(hits), runners)
+        if blocked:
+            for r in blocked:
+                r.put_wait(pack)
+        if self._pending:
+            self._route_pending()
 
     def _route(self, pack: Pack) -> list[Runner] | None:
         table = self._table
@@ -349,8 +395,12 @@ class Router:
             self.decode_failures += 1
             log.warning("message not routed: %s", exc)
             return None
+        return self._put(pack, hits, table.runners)
+
+    def _put(
+        self, pack: Pack, hits: Iterable[int], runners: tuple[Runner, ...]
+    ) -> list[Runner] | None:
         blocked = None
-        runners = table.runners
         for i in hits:
             r = runners[i]
             if r.state != "running" or (
