@@ -1,0 +1,156 @@
+"""What an input runs against: streams that split, decode and route.
+
+One :class:`InputHost` serves one input.  ``host.stream(label)`` gives a
+:class:`Stream` with its own splitter; records it completes become
+packs (the record itself when the splitter delivers message bytes, else
+a new message whose payload is the record), go through the input's
+decoder and are handed to ``route`` (the daemon's bounded queue in front
+of the router, so a slow router slows the inputs down).
+
+Everything thrown away is counted per input and reported in the log as
+it happens: garbage between framed records, bad headers, failed
+signatures, records over the size limit, decode failures.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from hekapy._message import Field, Message
+from hekapy._pack import Pack
+
+_DROP_COUNTERS = ("garbage_bytes", "bad_headers", "oversized",
+                  "auth_failures")
+
+
+class InputHost:
+    """Streams, decoding and counters for one input (see module doc)."""
+
+    def __init__(self, name: str, config: dict[str, Any],
+                 make_splitter: Callable[[], Any], decoder: Any,
+                 route: Callable[[Pack], None], hostname: str,
+                 run_once: bool, log: logging.Logger) -> None:
+        self.name = name
+        self.config = config
+        self.make_splitter = make_splitter
+        self.decoder = decoder
+        self.route = route
+        self.hostname = hostname
+        self.run_once = run_once
+        self.log = log
+        self.lock = threading.Lock()
+        self.decode_lock = threading.Lock()
+        self.counters = {"records": 0, "messages": 0, "decode_failures": 0,
+                         "garbage_bytes": 0, "bad_headers": 0,
+                         "oversized": 0, "auth_failures": 0,
+                         "streams": 0, "bytes": 0}
+
+    def stream(self, label: str) -> Stream:
+        """A new stream (one file, connection or datagram source)."""
+        with self.lock:
+            self.counters["streams"] += 1
+        return Stream(self, label, self.make_splitter())
+
+    def count(self, key: str, n: int = 1) -> None:
+        with self.lock:
+            self.counters[key] += n
+
+    def to_pack(self, record: bytes) -> Pack:
+        if self.splitter_message_bytes:
+            return Pack(bytes(record), getattr(record, "signer", None))
+        msg = Message(uuid=uuid.uuid4().bytes, timestamp=time.time_ns(),
+                      logger=self.name, hostname=self.hostname,
+                      payload=bytes(record).decode("utf-8", "replace"))
+        return Pack.from_message(msg, getattr(record, "signer", None))
+
+    splitter_message_bytes = False
+
+    def handle(self, record: bytes, label: str) -> None:
+        """Decode one record and route the result."""
+        self.count("records")
+        pack = self.to_pack(record)
+        dec = self.decoder
+        if dec is None:
+            self.count("messages")
+            self.route(pack)
+            return
+        try:
+            with self.decode_lock:
+                packs = dec.decode(pack)
+        except Exception as exc:
+            self.count("decode_failures")
+            if self.config.get("log_decode_failures", True):
+                self.log.warning("decode failure in stream %s: %s",
+                                 label, exc)
+            if self.config.get("send_decode_failures"):
+                self.route(self._failed(pack, str(exc)))
+            return
+        for p in packs:
+            self.count("messages")
+            self.route(p)
+
+    def _failed(self, pack: Pack, error: str) -> Pack:
+        try:
+            msg = pack.message
+        except ValueError:
+            msg = Message(uuid=uuid.uuid4().bytes,
+                          timestamp=time.time_ns(), logger=self.name,
+                          hostname=self.hostname,
+                          payload=pack.raw.decode("utf-8", "replace"))
+        msg.fields.append(Field("decode_failure", True))
+        msg.fields.append(Field("decode_error", error[:500]))
+        return Pack.from_message(msg, pack.signer)
+
+
+class Stream:
+    """One source's bytes: split, decode, route (see module doc)."""
+
+    def __init__(self, host: InputHost, label: str, splitter: Any) -> None:
+        self.host = host
+        self.label = label
+        self.splitter = splitter
+        self._seen = dict.fromkeys(_DROP_COUNTERS, 0)
+
+    @property
+    def pending(self) -> int:
+        """Bytes held back, not yet part of a complete record."""
+        return int(getattr(self.splitter, "buffered", 0))
+
+    def feed(self, data: bytes) -> None:
+        """Split ``data`` and route every record it completes."""
+        self.host.count("bytes", len(data))
+        for rec in self.splitter.feed(data):
+            self.host.handle(rec, self.label)
+        self._report()
+
+    def close(self) -> None:
+        """End of the source: route what the splitter still delivers."""
+        for rec in self.splitter.finish():
+            self.host.handle(rec, self.label)
+        self._report()
+
+    def _counters(self) -> dict[str, int]:
+        c = dict(getattr(self.splitter, "counters", {}))
+        reader = getattr(self.splitter, "_reader", None)
+        if reader is not None:
+            c.update({k: v for k, v in reader.counters.items()
+                      if k in _DROP_COUNTERS})
+        return c
+
+    def _report(self) -> None:
+        now = self._counters()
+        parts = []
+        for key in _DROP_COUNTERS:
+            delta = now.get(key, 0) - self._seen[key]
+            if delta > 0:
+                self._seen[key] += delta
+                self.host.count(key, delta)
+                parts.append(f"{delta} {key.replace('_', ' ')}")
+        if parts:
+            self.host.log.warning("stream %s dropped %s", self.label,
+                                  ", ".join(parts))

@@ -1,0 +1,1 @@
+"""Built-in filters (the sandbox filter lives in hekapy.sandbox)."""

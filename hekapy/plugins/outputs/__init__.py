@@ -1,0 +1,1 @@
+"""Built-in outputs: LogOutput, FileOutput, TcpOutput, HttpOutput."""
