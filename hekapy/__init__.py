@@ -46,3 +46,7 @@ __all__ = [
 from hekapy.router import Router
 
 __all__ += ["Router"]
+
+from hekapy.matcher import Matcher, MatcherSet
+
+__all__ += ["Matcher", "MatcherSet"]
