@@ -380,6 +380,8 @@ def _check_matcher(config: dict[str, Any], cls: type[Any],
                    errors: list[ConfigError]) -> None:
     if not config.get("matcher_dialect"):
         config["matcher_dialect"] = glob["matcher_dialect"]
+        if glob["matcher_dialect"] not in DIALECTS:
+            return  # reported once, for [hekad]
     dialect = config["matcher_dialect"]
     if dialect not in DIALECTS:
         errors.append(ConfigError(
