@@ -6,11 +6,11 @@ behaviour; :mod:`hekapy._impl` chooses between them.  Each part lives in
 its own include file so that the pieces stay small and readable.
 """
 
-from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memchr, memcmp, memcpy, memmove
+from libc.stdint cimport int32_t, uint32_t, uint64_t
+from libc.stdlib cimport free, realloc
+from libc.string cimport memchr, memcmp, memcpy
 
-from hekapy._errors import DecodeError, FramingError
+from hekapy._errors import DecodeError
 
 include "_fp_wire.pxi"
 include "_fp_view.pxi"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import warnings
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 
 def _choose() -> tuple[ModuleType, bool]:
@@ -30,6 +31,12 @@ def _choose() -> tuple[ModuleType, bool]:
 
 impl, EXTENSION_LOADED = _choose()
 
-MessageView = impl.MessageView
-Record = impl.Record
-StreamReader = impl.StreamReader
+if TYPE_CHECKING:
+    # The twin is the source of types for both implementations.
+    from hekapy._purepath import MessageView as MessageView
+    from hekapy._purepath import Record as Record
+    from hekapy._purepath import StreamReader as StreamReader
+else:
+    MessageView = impl.MessageView
+    Record = impl.Record
+    StreamReader = impl.StreamReader

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid as _uuid
 from collections.abc import Iterable, Sequence
-from typing import Any, Union
+from typing import Any
 
 from hekapy import _wire as w
 from hekapy._errors import DecodeError
@@ -25,7 +25,7 @@ from hekapy._errors import DecodeError
 STRING, BYTES, INTEGER, DOUBLE, BOOL = range(5)
 VALUE_TYPE_NAMES = ("STRING", "BYTES", "INTEGER", "DOUBLE", "BOOL")
 
-Value = Union[str, bytes, int, float, bool]
+Value = str | bytes | int | float | bool
 
 _HEADERS = (
     "uuid", "timestamp", "type", "logger", "severity", "payload",
@@ -88,8 +88,13 @@ class Field:
         Free-form metadata such as a unit (``"ms"``).
     """
 
-    __slots__ = ("name", "value_type", "representation", "values",
-                 "_unknown")
+    __slots__ = (
+        "_unknown",
+        "name",
+        "representation",
+        "value_type",
+        "values",
+    )
 
     def __init__(self, name: str, value: Value | Sequence[Value] = (),
                  value_type: int | str | None = None,
@@ -97,7 +102,7 @@ class Field:
         if isinstance(value, (list, tuple)):
             values = list(value)
         else:
-            values = [value]  # type: ignore[list-item]
+            values = [value]
         vt = _coerce_type(value_type)
         if vt is None:
             vt = _value_type_of(values[0]) if values else STRING

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import STREAMS
 from _vectors import R67
+from conftest import STREAMS
 
 from hekapy import Message, StreamReader, frame
 
@@ -61,14 +61,18 @@ def test_stdin_and_offset() -> None:
 
 
 def test_match_selects_messages() -> None:
-    pytest.importorskip("hekapy.matcher")
-    from hekapy import matcher
-
-    if not hasattr(matcher, "Matcher"):
-        pytest.skip("matcher not available")
-    res = cat("-format", "count", "-match", "Pid == 56854", str(MULTI))
+    files = sorted(str(p) for p in STREAMS.glob("*/*"))
+    res = cat("-format", "count", "-match", "Type == 'json.raw'", *files)
     assert res.returncode == 0, res.stderr
-    assert 0 < int(res.stdout) < 50
+    assert res.stdout.strip() == b"8"
+
+
+def test_bad_match_expression_is_refused() -> None:
+    res = cat("-match", "Type == 'x' &&", str(MULTI))
+    assert res.returncode == 2
+    assert res.stderr.decode().startswith("hekapy-cat: -match: ")
+    assert "column" in res.stderr.decode()
+    assert res.stdout == b""
 
 
 def test_truncated_file_keeps_what_was_read(tmp_path: Path) -> None:

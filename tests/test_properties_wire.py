@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-hypothesis = pytest.importorskip("hypothesis")
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from hekapy import DecodeError, Field, Message, Signer, frame  # noqa: E402
-from hekapy import _purepath  # noqa: E402
+from hekapy import DecodeError, Field, Message, Signer, _purepath, frame
 
 try:
     from hekapy import _fastpath

@@ -35,7 +35,7 @@ class Record:
     (None when unsigned), ``offset`` the stream offset of its 0x1E.
     """
 
-    __slots__ = ("message", "signer", "offset")
+    __slots__ = ("message", "offset", "signer")
 
     def __init__(self, message: bytes, signer: str | None,
                  offset: int) -> None:
@@ -48,7 +48,7 @@ class Record:
                 f"message=<{len(self.message)} bytes>)")
 
 
-def parse_header(data: bytes, start: int, end: int) -> dict[str, Any]:
+def parse_header(data: bytes | bytearray, start: int, end: int) -> dict[str, Any]:
     """Read a framing Header; stop quietly at the first broken value.
 
     The result holds the keys that were read: ``length``, ``hash``,
@@ -93,7 +93,8 @@ def parse_header(data: bytes, start: int, end: int) -> dict[str, Any]:
     return out
 
 
-def _varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
+def _varint(data: bytes | bytearray, pos: int, end: int
+            ) -> tuple[int, int]:
     result = shift = 0
     while pos < end and shift < 70:
         b = data[pos]

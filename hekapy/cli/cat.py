@@ -182,9 +182,9 @@ class Cat:
 def _matcher(expression: str, dialect: str) -> Callable[[bytes], bool]:
     if expression.strip() == "TRUE":
         return lambda data: True
-    from hekapy.matcher import Matcher  # type: ignore[attr-defined]
+    from hekapy.matcher import Matcher
 
-    return Matcher(expression, dialect).matches  # type: ignore[no-any-return]
+    return Matcher(expression, dialect).matches
 
 
 def main(argv: list[str] | None = None) -> int:
