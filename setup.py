@@ -20,13 +20,13 @@ class OptionalBuildExt(build_ext):
     def run(self):
         try:
             super().run()
-        except Exception as exc:  # noqa: BLE001 - any build failure
+        except Exception as exc:
             self._warn(exc)
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
-        except Exception as exc:  # noqa: BLE001 - any compiler failure
+        except Exception as exc:
             self._warn(exc)
 
     @staticmethod

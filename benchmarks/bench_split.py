@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _data  # noqa: E402
-from _proto import HekaMessage, backend  # noqa: E402
+import _data
+from _proto import HekaMessage, backend
 
-from hekapy import _fastpath, _purepath  # noqa: E402
+from hekapy import _fastpath, _purepath
 
 CHUNK = 1 << 20
 
