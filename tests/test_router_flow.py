@@ -93,20 +93,16 @@ def test_slow_output_that_drops_never_blocks_the_router() -> None:
     assert fast.got == list(range(50))
 
 
-def test_inline_plugin_runs_when_its_queue_fills() -> None:
+def test_inline_plugin_runs_as_each_message_is_routed() -> None:
     r = Router()
     out = Collect("out")
     r.add_output(out, "TRUE", queue_size=3)
-    for n in range(3):
+    for n in range(5):
         r.inject(msg(n))
-    assert out.got == []
-    r.inject(msg(3))
-    assert out.got == [0]
+        assert out.got == list(range(n + 1))
     rep = r.report()["plugins"]["out"]
-    assert (rep["queue_length"], rep["processed"]) == (3, 1)
-    assert rep["wait_seconds"] > 0
-    r.drain()
-    assert out.got == [0, 1, 2, 3]
+    assert (rep["queue_length"], rep["queue_capacity"]) == (0, 0)
+    assert rep["processed"] == 5
 
 
 def test_threaded_filter_injects_while_router_waits_on_it() -> None:
@@ -197,21 +193,26 @@ def test_ainject_waits_for_a_threaded_plugin_without_blocking_loop(
     assert asyncio.run(main()) == list(range(5))
 
 
-def test_inline_drop_applies_while_run_drives_the_router() -> None:
-    async def main() -> dict[str, object]:
+def test_run_routes_what_threaded_plugins_inject() -> None:
+    class Echo(Filter):
+        def process_message(self, pack: Pack) -> None:
+            self.context.inject(msg(pack.view.read_field(b"n"), "echo"))
+
+    async def main() -> list[int]:
         r = Router()
         out = Collect("out")
-        r.add_output(out, "TRUE", queue_size=2, on_full="drop")
+        r.add_filter(Echo("echo"), "Type == 't'", threaded=True)
+        r.add_output(out, "Type == 'echo'")
         task = asyncio.create_task(r.run())
-        await asyncio.sleep(0)
         for n in range(10):
-            await r.ainject(msg(n))
+            r.inject(msg(n))
+        deadline = time.monotonic() + WAIT
+        while len(out.got) < 10 and time.monotonic() < deadline:
+            await asyncio.sleep(0.001)
+        got = list(out.got)
         r.stop()
         await asyncio.wait_for(task, WAIT)
-        rep = r.report()["plugins"]["out"]
         r.close()
-        assert out.got == [0, 1]
-        return rep
+        return got
 
-    rep = asyncio.run(main())
-    assert rep["dropped"] == 8
+    assert asyncio.run(main()) == list(range(10))

@@ -5,12 +5,12 @@ then outputs, each in the order they were added) and one
 ``hekapy.matcher.MatcherSet`` over their matchers, so a message's
 headers and fields are read once however many plugins there are.
 ``hits(view)`` returns the indices of the runners whose matcher
-selected the message, in ascending order.
+selected the message, in ascending order (``MatcherSet.matches``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,19 +24,8 @@ def compile_matcher(expression: str, dialect: str) -> Any:
     return Matcher(expression, dialect)
 
 
-def _nothing(view: Any) -> int:
-    return 0
-
-
-def _bits_to_indices(mask: int) -> list[int]:
-    out = []
-    i = 0
-    while mask:
-        if mask & 1:
-            out.append(i)
-        mask >>= 1
-        i += 1
-    return out
+def _nothing(view: Any) -> list[int]:
+    return []
 
 
 class MatchTable:
@@ -55,24 +44,14 @@ class MatchTable:
             self._eval = self._set.matches
 
     def evaluator(self) -> Any:
-        """``f(view)``: a falsy value when nothing matched, else the hits
-        in the MatcherSet's own form (see :meth:`indices`)."""
+        """``f(view)``: the ascending list of the indices of the runners
+        whose matcher selects the message (empty when none does)."""
         if self._eval is None:
             return _nothing
         return self._eval
 
-    @staticmethod
-    def indices(hits: Any) -> Iterable[int]:
-        """The runner indices in an :meth:`evaluator` result."""
-        if isinstance(hits, int):
-            return _bits_to_indices(hits)
-        return hits  # type: ignore[no-any-return]
-
     def hits(self, view: Any) -> list[int]:
         """Indices of the runners whose matcher selects ``view``."""
-        if not self.runners:
+        if self._eval is None:
             return []
-        res = self._eval(view)
-        if isinstance(res, int):
-            return _bits_to_indices(res)
-        return list(res)
+        return self._eval(view)  # type: ignore[no-any-return]

@@ -78,7 +78,7 @@ class Router:
         raises :class:`hekapy.InjectError` in the injecting plugin.
         0 counts as 1, as in Heka.
     queue_size:
-        Default capacity of each plugin's queue (Heka's
+        Default capacity of each threaded plugin's queue (Heka's
         ``plugin_chansize``).
     matcher_dialect:
         Default dialect of ``message_matcher`` expressions.
@@ -96,12 +96,14 @@ class Router:
     Notes
     -----
     Synchronous use: :meth:`inject` (or :meth:`feed`) routes messages;
-    plugins added with ``threaded=False`` run on the caller's thread
-    when their queue fills and in :meth:`drain`; :meth:`close` drains and
-    stops everything.  Under asyncio, ``await router.run()`` drives the
-    inline plugins, timers and reports on the caller's loop until
-    :meth:`close` (or :meth:`stop`) is called, and ``await
-    router.ainject(msg)`` routes without blocking the loop.
+    plugins added with ``threaded=False`` run on the caller's thread as
+    each message reaches them, threaded ones on their own worker;
+    :meth:`drain` waits until everything is processed and :meth:`close`
+    drains and stops everything.  Under asyncio, ``await router.run()``
+    routes what threaded plugins inject, fires timers and reports on
+    the caller's loop until :meth:`close` (or :meth:`stop`) is called,
+    and ``await router.ainject(msg)`` routes without blocking the loop
+    on a full queue.
     """
 
     def __init__(
@@ -125,7 +127,6 @@ class Router:
         self.report_interval = report_interval
         self.base_dir = base_dir
         self.blocked_on: str | None = None
-        self.has_driver = False
         self.routed = self.injected = self.decode_failures = 0
         self.terminations: list[dict[str, Any]] = []
         self._filters: list[Runner] = []
@@ -192,15 +193,17 @@ class Router:
             delivered.
         ticker_interval:
             Seconds between ``timer_event`` calls; 0 for none.
-        queue_size:
-            Capacity of the plugin's queue.
-        on_full:
-            ``"block"``: the router waits for the plugin (Heka's
-            behaviour); ``"drop"``: messages that do not fit are dropped
-            and counted.  An inline plugin in synchronous use always
-            blocks (the caller is the one who runs it).
         threaded:
-            Run the plugin on its own worker thread.
+            Run the plugin on its own worker thread, fed by a bounded
+            queue.  Otherwise the plugin runs on the routing thread as
+            each message is routed (no queue).
+        queue_size:
+            Capacity of a threaded plugin's queue.
+        on_full:
+            What the router does when a threaded plugin's queue is full:
+            ``"block"`` waits for the plugin (Heka's behaviour) and
+            counts the time waited; ``"drop"`` drops the message and
+            counts it.
         timer_event_on_shutdown:
             Call ``timer_event`` once more when the plugin stops.
 
@@ -376,10 +379,25 @@ class Router:
         runners: tuple[Runner, ...],
         raw: bytes,
         signer: str | None,
-        hits: Any,
+        hits: list[int],
     ) -> None:
+        # The body of _put, inlined: this runs for every wanted record.
         pack = Pack(raw, signer)
-        blocked = self._put(pack, MatchTable.indices(hits), runners)
+        blocked = None
+        for i in hits:
+            r = runners[i]
+            if r.state != "running" or (
+                r.signer is not None and r.signer != signer
+            ):
+                continue
+            r.matched += 1
+            if not r.threaded:
+                r.process(pack)
+            elif not r.try_put(pack):
+                if blocked is None:
+                    blocked = [r]
+                else:
+                    blocked.append(r)
         if blocked:
             for r in blocked:
                 r.put_wait(pack)
@@ -408,7 +426,9 @@ class Router:
             ):
                 continue
             r.matched += 1
-            if not r.try_put(pack):
+            if not r.threaded:
+                r.process(pack)
+            elif not r.try_put(pack):
                 if blocked is None:
                     blocked = [r]
                 else:
@@ -465,15 +485,14 @@ class Router:
         return self._table.runners
 
     def pump(self, limit: int = -1) -> int:
-        """Run queued work once: inline plugins (up to ``limit`` packs
-        each), then the messages they injected.  Returns packs handled.
+        """Route up to ``limit`` injected messages (all when negative).
+
+        Returns how many were routed.
         """
+        pending = self._pending
         done = 0
-        for r in self._runners():
-            if not r.threaded:
-                done += r.run_pending(limit)
-        while self._pending:
-            self._route_wait(self._pending.popleft())
+        while pending and done != limit:
+            self._route_wait(pending.popleft())
             done += 1
         return done
 
@@ -494,7 +513,10 @@ class Router:
                 return
 
     def tick(self, now: float | None = None) -> None:
-        """Fire the inline plugins' due timers and a due report."""
+        """Fire the inline plugins' due timers and a due report.
+
+        Threaded plugins keep their own time.
+        """
         now = time.monotonic() if now is None else now
         for r in self._runners():
             if (
@@ -554,14 +576,13 @@ class Router:
     async def run(self, *, batch: int = 64) -> None:
         """Drive the router on the running event loop until stopped.
 
-        Runs inline plugins in slices of ``batch`` packs, yielding to
-        the loop between slices, and fires timers and reports.  Returns
-        after :meth:`stop` or :meth:`close`, once everything queued was
-        processed.
+        Routes what threaded plugins inject in slices of ``batch``
+        messages, yielding to the loop between slices, and fires timers
+        and reports.  Returns after :meth:`stop` or :meth:`close`, once
+        everything queued was processed.
         """
         self._loop = asyncio.get_running_loop()
         self._wakeup = asyncio.Event()
-        self.has_driver = True
         try:
             while True:
                 self._wakeup.clear()
@@ -584,15 +605,14 @@ class Router:
                     pass
             await asyncio.to_thread(self.drain)
         finally:
-            self.has_driver = False
             self._loop = None
             self._wakeup = None
 
     async def ainject(self, message: Message | Pack | bytes) -> None:
-        """Route one message without blocking the event loop.
+        """Route one message without blocking the event loop on queues.
 
-        A full queue of a threaded plugin is waited for in a worker
-        thread; a full inline queue is run on the loop.  Concurrent
+        Inline plugins run right here, on the loop; a full queue of a
+        threaded plugin is waited for in a worker thread.  Concurrent
         callers are routed one at a time, so each plugin still sees
         messages in order.
         """
@@ -602,10 +622,8 @@ class Router:
             pack = to_pack(message)
             blocked = self._route(pack)
             for r in blocked or ():
-                if r.threaded:
-                    await asyncio.to_thread(r.put_wait, pack)
-                else:
-                    r.put_wait(pack)
+                await asyncio.to_thread(r.put_wait, pack)
+            self.pump()
         self._wake()
 
     # -- self-report -----------------------------------------------------

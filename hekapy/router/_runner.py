@@ -1,21 +1,21 @@
 """One filter or output inside the router: its queue, worker and counters.
 
-A runner owns a bounded FIFO of packs.  The router appends packs that
-the plugin's matcher selected; the plugin takes them in order.  Who runs
-the plugin depends on ``threaded``:
+Who runs the plugin depends on ``threaded``:
 
-* an inline runner is run by whoever drives the router (the caller of
-  ``inject``/``drain``, or the ``Router.run`` task under asyncio);
-* a threaded runner has its own worker thread, so a plugin whose hook
-  releases the GIL (Lua through lupa, blocking IO) runs while the router
-  goes on routing.
+* an inline runner has no queue: the router hands it each pack with
+  :meth:`Runner.process` on the thread that routes (the caller of
+  ``inject``/``feed``, or the event loop under asyncio), so its
+  back-pressure is immediate;
+* a threaded runner owns a bounded FIFO and a worker thread that takes
+  packs from it in order, so a plugin whose hook releases the GIL (Lua
+  through lupa, blocking IO) runs while the router goes on routing.
 
-When the queue is full, ``on_full="block"`` makes the router wait for
-the plugin (an inline runner is simply run on the spot) and counts the
-time as ``wait_ns``; ``on_full="drop"`` throws the pack away and counts
-it in ``dropped``.  A disk-spilling policy would plug in at
-:meth:`Runner.try_put` / :meth:`Runner.put_wait`: they are the only
-places that decide what happens to a pack the queue cannot take.
+When a threaded runner's queue is full, ``on_full="block"`` makes the
+router wait for the plugin and counts the time as ``wait_ns``;
+``on_full="drop"`` throws the pack away and counts it in ``dropped``.
+A disk-spilling policy would plug in at :meth:`Runner.try_put` /
+:meth:`Runner.put_wait`: they are the only places that decide what
+happens to a pack the queue cannot take.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from hekapy._errors import PluginFailure, SandboxTerminated
@@ -83,7 +82,6 @@ class Runner:
         self.next_timer = (
             time.monotonic() + ticker_interval if ticker_interval > 0 else None
         )
-        self._deque: deque[Pack] = deque()
         self._queue: queue.Queue[Any] | None = (
             queue.Queue(queue_size) if threaded else None
         )
@@ -94,22 +92,17 @@ class Runner:
 
     def queue_length(self) -> int:
         q = self._queue
-        return len(self._deque) if q is None else q.qsize()
+        return 0 if q is None else q.qsize()
 
     def try_put(self, pack: Pack) -> bool:
         """Queue ``pack`` if there is room or the policy drops it.
 
-        False means the router must wait (:meth:`put_wait`).
+        False means the router must wait (:meth:`put_wait`).  Only for
+        threaded runners; the router hands inline ones each pack with
+        :meth:`process`.
         """
         q = self._queue
-        if q is None:
-            if len(self._deque) < self.capacity:
-                self._deque.append(pack)
-                return True
-            if self.on_full == "drop" and self.router.has_driver:
-                self.dropped += 1
-                return True
-            return False
+        assert q is not None
         try:
             q.put_nowait(pack)
             return True
@@ -121,14 +114,13 @@ class Runner:
 
     def put_wait(self, pack: Pack) -> None:
         """Wait until the queue takes ``pack``; count the time waited."""
+        q = self._queue
+        assert q is not None
         t0 = _perf_ns()
         self.router.blocked_on = self.name
         try:
-            if self._queue is None:
-                self.run_pending(len(self._deque) - self.capacity + 1)
-                self._deque.append(pack)
-            elif self.state == "running":
-                self._queue.put(pack)
+            if self.state == "running":
+                q.put(pack)
             else:
                 self.dropped += 1
         finally:
@@ -136,11 +128,8 @@ class Runner:
             self.wait_ns += _perf_ns() - t0
 
     def has_work(self) -> bool:
-        return (
-            bool(self._deque)
-            or self._busy
-            or (self._queue is not None and self._queue.unfinished_tasks > 0)
-        )
+        q = self._queue
+        return q is not None and q.unfinished_tasks > 0
 
     # -- running the plugin ------------------------------------------------
 
@@ -153,15 +142,6 @@ class Runner:
                 target=self._work, name=f"hekapy-{self.name}", daemon=True
             )
             self._thread.start()
-
-    def run_pending(self, limit: int = -1) -> int:
-        """Run up to ``limit`` queued packs inline (all when negative)."""
-        dq = self._deque
-        done = 0
-        while dq and done != limit:
-            self.process(dq.popleft())
-            done += 1
-        return done
 
     def process(self, pack: Pack) -> None:
         """Hand one pack to the plugin; a failure never escapes."""
@@ -240,8 +220,6 @@ class Runner:
             self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
-        else:
-            self.run_pending()
         if self.state == "running":
             if final_timer:
                 self.fire_timer()
@@ -253,8 +231,7 @@ class Runner:
 
     def discard_queue(self) -> int:
         """Drop every queued pack (after a termination); return the count."""
-        n = len(self._deque)
-        self._deque.clear()
+        n = 0
         q = self._queue
         while q is not None:
             try:
@@ -283,7 +260,7 @@ class Runner:
             "injected": self.injected,
             "dropped": self.dropped,
             "queue_length": self.queue_length(),
-            "queue_capacity": self.capacity,
+            "queue_capacity": self.capacity if self.threaded else 0,
             "on_full": self.on_full,
             "wait_seconds": self.wait_ns / 1e9,
             "avg_process_ns": self.process_ns // n if n else 0,
