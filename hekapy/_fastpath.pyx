@@ -7,7 +7,7 @@ its own include file so that the pieces stay small and readable.
 """
 
 from libc.stdint cimport int32_t, uint32_t, uint64_t
-from libc.stdlib cimport free, realloc
+from libc.stdlib cimport free, malloc, realloc  # no-cython-lint
 from libc.string cimport memchr, memcmp, memcpy
 
 from hekapy._errors import DecodeError
@@ -17,3 +17,4 @@ include "_fp_view.pxi"
 include "_fp_framing.pxi"
 include "_fp_luapattern.pxi"
 include "_fp_matcher.pxi"
+include "_fp_router.pxi"

@@ -267,8 +267,8 @@ cdef class MessageView:
         # not possible here, so strings are handled in value_bytes), the
         # varint or the 8 bytes for numbers.  -1 when out of range.
         cdef const unsigned char* p = self.buf
-        cdef Py_ssize_t pos, vend, region_end
-        cdef uint64_t key
+        cdef Py_ssize_t pos, vend = 0, region_end
+        cdef uint64_t key = 0
         cdef int tag_num, wt
         if ai < 0 or ai >= f.count[t]:
             return -1
@@ -305,8 +305,8 @@ cdef class MessageView:
         cdef FieldSpan* f = &self.fields[i]
         cdef const unsigned char* p = self.buf
         cdef int t = f.value_type
-        cdef Py_ssize_t pos, vend
-        cdef uint64_t key
+        cdef Py_ssize_t pos, vend = 0
+        cdef uint64_t key = 0
         if t > 1 or ai < 0 or ai >= f.count[t]:
             return 0
         if ai == 0:
@@ -332,7 +332,7 @@ cdef class MessageView:
         cdef FieldSpan* f = &self.fields[i]
         cdef int t = f.value_type
         cdef Py_ssize_t pos
-        cdef uint64_t v
+        cdef uint64_t v = 0
         if t != 2 and t != 4:
             return 0
         pos = self._nth(f, t, ai)
