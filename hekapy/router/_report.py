@@ -35,7 +35,9 @@ _HEKA_NAMES = (
     ("timer_events", "TimerEventCount", "count"),
 )
 
-# Names the sandbox's ``stats`` may use -> Heka metric and representation
+# Names the sandbox's ``stats`` may use -> Heka metric and representation;
+# counts the router keeps itself are not repeated.
+_ROUTER_KEEPS = frozenset(("process_count", "failures", "inject_count"))
 _SANDBOX_NAMES = {
     "memory": ("Memory", "B"),
     "max_memory": ("MaxMemory", "B"),
@@ -91,7 +93,7 @@ def _entry(name: str, st: Mapping[str, Any]) -> dict[str, Any]:
             out[heka] = _metric(st[key], rep)
     for key, value in (st.get("stats") or {}).items():
         heka, rep = _SANDBOX_NAMES.get(key, (key, "count"))
-        if isinstance(value, (int, float)):
+        if key not in _ROUTER_KEEPS and isinstance(value, (int, float)):
             out[heka] = _metric(value, rep)
     return out
 

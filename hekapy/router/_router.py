@@ -132,6 +132,7 @@ class Router:
         self._filters: list[Runner] = []
         self._outputs: list[Runner] = []
         self._by_name: dict[str, Runner] = {}
+        self._dead: list[Runner] = []
         self._table = MatchTable(())
         self._pending: deque[Pack] = deque()
         self._lock = threading.RLock()
@@ -635,11 +636,12 @@ class Router:
         ``failed``, ``injected``, ``dropped``, ``queue_length``,
         ``queue_capacity``, ``wait_seconds`` (time the router spent
         waiting for this plugin's queue), ``avg_process_ns`` and the
-        plugin's own ``stats`` when it has any.  ``report()["router"]``
-        holds the totals and ``blocked_on``: the plugin the router is
-        waiting for right now, or None.
+        plugin's own ``stats`` when it has any; plugins that terminated
+        stay listed with ``state`` ``"terminated"``.
+        ``report()["router"]`` holds the totals and ``blocked_on``: the
+        plugin the router is waiting for right now, or None.
         """
-        return build_report(self, self._runners())
+        return build_report(self, self._runners() + tuple(self._dead))
 
     def report_message(self) -> Message:
         """The report as a ``heka.all-report`` message (JSON payload)."""
@@ -656,6 +658,7 @@ class Router:
         with self._lock:
             if self._by_name.get(runner.name) is runner:
                 self._detach(runner.name)
+            self._dead.append(runner)
         runner.state = "terminated"
         lost = runner.discard_queue()
         log.error(
