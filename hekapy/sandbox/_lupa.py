@@ -1,0 +1,84 @@
+"""The one place that imports lupa.
+
+Lua 5.1 is what Heka runs.  The module is imported with binary module
+loading allowed (its Lua symbols made global) so that the system's LPeg
+C library can be loaded into a sandbox; if something imported
+``lupa.lua51`` before hekapy did, LPeg may fail to load and ``require``
+says so.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from typing import Any
+
+import lupa
+
+_loading = lupa.allow_lua_module_loading()
+with _loading:
+    import lupa.lua51 as lua51
+
+LuaError = lua51.LuaError
+LuaMemoryError = lua51.LuaMemoryError
+lua_type = lua51.lua_type
+
+LUA_DIR = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "lua")
+
+_LPEG_GLOBS = (
+    "/usr/lib/*/lua/5.1/lpeg.so",
+    "/usr/lib/lua/5.1/lpeg.so",
+    "/usr/local/lib/lua/5.1/lpeg.so",
+    "/usr/lib64/lua/5.1/lpeg.so",
+)
+_RE_PATHS = (
+    "/usr/share/lua/5.1/re.lua",
+    "/usr/local/share/lua/5.1/re.lua",
+)
+
+
+def find_lpeg() -> str | None:
+    """Path of the system's LPeg for Lua 5.1 (Debian: lua-lpeg)."""
+    env = os.environ.get("HEKAPY_LPEG")
+    if env:
+        return env if os.path.exists(env) else None
+    for pattern in _LPEG_GLOBS:
+        hits = sorted(glob.glob(pattern))
+        if hits:
+            return hits[0]
+    return None
+
+
+def find_re() -> str | None:
+    """Path of LPeg's ``re`` module shipped with lua-lpeg."""
+    for path in _RE_PATHS:
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def _deny(obj: Any, name: Any, is_setting: bool) -> Any:
+    raise AttributeError("python attribute access is disabled")
+
+
+def new_runtime() -> Any:
+    """A fresh Lua 5.1 runtime with every Python bridge disabled.
+
+    Strings cross as bytes, Python tuples become several Lua values, and
+    the allocator counts memory (the caller sets the limit later).
+    """
+    return lua51.LuaRuntime(
+        encoding=None,
+        register_eval=False,
+        register_builtins=False,
+        unpack_returned_tuples=True,
+        attribute_filter=_deny,
+        max_memory=1 << 40,
+    )
+
+
+def read_lua(name: str) -> bytes:
+    """The text of one of the Lua files shipped in ``hekapy/lua``."""
+    with open(os.path.join(LUA_DIR, name), "rb") as fh:
+        return fh.read()
