@@ -18,6 +18,7 @@ the operator.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from hekapy._purepath._luapattern import LuaPattern
@@ -96,16 +97,15 @@ def _search(kind: int, value: bytes, data: bytes, matcher: Any) -> bool:
         return value.endswith(data)
     if kind == K_EQUALS:
         return value == data
-    if kind == K_LUA:
-        return bool(matcher.search(value))
-    return matcher.search(value) is not None
+    return bool(matcher(value))
 
 
 def run_test(tag: int, value: Any, op: int, kind: int, data: bytes,
              ival: int, dval: float, matcher: Any) -> bool:
     """The result of one test on an operand read by :func:`read_operand`.
 
-    ``matcher`` is the compiled regex (K_REGEX) or LuaPattern (K_LUA).
+    ``matcher`` is a callable ``f(value) -> bool`` for K_REGEX and K_LUA
+    (see :func:`searcher`).
     """
     if kind == K_NIL:
         return (tag <= T_ABSENT) == (op == EQ)
@@ -132,6 +132,32 @@ def run_test(tag: int, value: Any, op: int, kind: int, data: bytes,
     if kind in (K_INT, K_DBL, K_BOOLNUM):
         return _compare(op, value, dval)
     return False
+
+
+def searcher(kind: int, data: bytes, rx: Any) -> Any:
+    """``f(value) -> bool`` for a K_LUA or K_REGEX test, else None."""
+    if kind == K_LUA:
+        return LuaPattern(data).search
+    if kind != K_REGEX:
+        return None
+    match = regex_match(rx)
+    if match is None:
+        return lambda value: rx.search(value) is not None
+    return lambda value: match(value, 0, len(value))[0][0] >= 0
+
+
+def regex_match(rx: Any) -> Any:
+    """google-re2's inner unanchored ``Match(text, start, end)``, or None.
+
+    It costs half as much as the public ``search``, which also builds a
+    match object; None when this google-re2 version lacks it.
+    """
+    inner = getattr(rx, "_regexp", None)
+    anchor = getattr(getattr(type(inner), "Anchor", None), "UNANCHORED",
+                     None)
+    if anchor is None or not hasattr(inner, "Match"):
+        return None
+    return partial(inner.Match, anchor)
 
 
 class MatchProgram:
@@ -209,9 +235,9 @@ def _prepare(row: tuple[Any, ...], n_operands: int) -> tuple[Any, ...]:
     if not 0 <= o < n_operands or not EQ <= op <= NRE \
             or not K_STR <= kind <= K_LUA:
         raise ValueError(f"bad matcher test row {row!r}")
-    matcher = LuaPattern(data) if kind == K_LUA else rx
-    if kind == K_REGEX and matcher is None:
+    if kind == K_REGEX and rx is None:
         raise ValueError(f"regex test without a regex {row!r}")
+    matcher = searcher(kind, data, rx)
     return (o, op, kind, bytes(data), int(ival), float(dval), matcher)
 
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hekapy._purepath._luapattern import LuaPattern
-from hekapy._purepath._matcher import read_operand, run_test
-from hekapy.matcher._ast import K_LUA, BoolOp, Const, Node
+from hekapy._purepath._matcher import read_operand, run_test, searcher
+from hekapy.matcher._ast import BoolOp, Const, Node
 
 
 def evaluate(node: Node, view: Any) -> bool:
@@ -25,6 +24,6 @@ def evaluate(node: Node, view: Any) -> bool:
         return any(evaluate(c, view) for c in node.children)
     o, lit = node.operand, node.literal
     tag, value = read_operand(view, o.source, o.name, o.fi, o.ai)
-    matcher = LuaPattern(lit.data) if lit.kind == K_LUA else lit.obj
+    matcher = searcher(lit.kind, lit.data, lit.obj)
     return run_test(tag, value, node.op, lit.kind, lit.data, lit.ival,
                     lit.dval, matcher)
