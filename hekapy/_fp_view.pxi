@@ -1,9 +1,11 @@
 # MessageView: a lazy index of one protobuf-encoded Heka message.
 #
-# Indexing walks the top level and every Field sub-message once and
-# records offsets: where each header value is, where each field's name,
-# representation and first value of each type are, and how many values of
-# each type it holds.  Values become Python objects only when asked for.
+# Indexing walks the top level once and records where each header value
+# and each Field sub-message is.  The first look at any field indexes
+# every Field sub-message: where its name, representation and first
+# value of each type are, and how many values of each type it holds.  A
+# matcher that tests headers only never pays for the fields.  Values
+# become Python objects only when asked for.
 # Every check here is mirrored in hekapy/_purepath/_view.py, and both
 # raise DecodeError with the same text and offset for the same bytes.
 
@@ -44,6 +46,7 @@ cdef class MessageView:
     cdef int sev, pidv, has   # pidv: the Pid header (pid is the property)
     cdef FieldSpan* fields
     cdef int nfields, cap
+    cdef int fstate      # fields: 0 not indexed, 1 indexed, -1 broken
     cdef str err
     cdef Py_ssize_t err_pos
 
@@ -90,6 +93,7 @@ cdef class MessageView:
             self.str_len[i] = 0
         self.has = 0
         self.nfields = 0
+        self.fstate = 0
         while pos < end:
             tag_pos = pos
             rc = read_varint(p, &pos, end, &key)
@@ -123,7 +127,7 @@ cdef class MessageView:
             if read_length(p, &pos, end, &vend) < 0:
                 return self._fail("length runs past the end", tag_pos)
             if num == 10:
-                if self._index_field(pos, vend) < 0:
+                if self._add_field(pos, vend) < 0:
                     return -1
             else:
                 self.str_off[num] = pos
@@ -131,13 +135,9 @@ cdef class MessageView:
             pos = vend
         return 0
 
-    cdef int _index_field(self, Py_ssize_t start, Py_ssize_t end) noexcept:
-        cdef const unsigned char* p = self.buf
+    cdef int _add_field(self, Py_ssize_t start, Py_ssize_t end) noexcept:
         cdef FieldSpan* f
-        cdef Py_ssize_t pos = start, tag_pos, vend, n
-        cdef uint64_t key, v
-        cdef uint64_t num
-        cdef int wt, rc, t
+        cdef Py_ssize_t n
         if self.nfields == self.cap:
             n = self.cap * 2 if self.cap else 16
             f = <FieldSpan*>realloc(self.fields, n * sizeof(FieldSpan))
@@ -145,9 +145,35 @@ cdef class MessageView:
                 return self._fail("out of memory indexing fields", start)
             self.fields = f
             self.cap = n
-        f = &self.fields[self.nfields]
-        f.start = start
-        f.end = end
+        self.fields[self.nfields].start = start
+        self.fields[self.nfields].end = end
+        self.nfields += 1
+        return 0
+
+    cdef int ensure_fields(self) noexcept:
+        """Index every Field sub-message once; -1 if one is broken."""
+        cdef int i
+        if self.fstate == 0:
+            self.fstate = 1
+            for i in range(self.nfields):
+                if self._index_field(i) < 0:
+                    self.fstate = -1
+                    break
+        return 0 if self.fstate == 1 else -1
+
+    cdef int _fields_or_raise(self) except -1:
+        if self.fstate != 1 and self.ensure_fields() < 0:
+            raise DecodeError(self.err, self.err_pos)
+        return 0
+
+    cdef int _index_field(self, int index) noexcept:
+        cdef const unsigned char* p = self.buf
+        cdef FieldSpan* f = &self.fields[index]
+        cdef Py_ssize_t start = f.start, end = f.end
+        cdef Py_ssize_t pos = start, tag_pos, vend
+        cdef uint64_t key, v
+        cdef uint64_t num
+        cdef int wt, rc, t
         f.name_off = start
         f.name_len = 0
         f.repr_off = start
@@ -196,7 +222,6 @@ cdef class MessageView:
                     f"bad tag {num} wire type {wt} in field", tag_pos)
             elif skip_value(p, &pos, end, wt) < 0:
                 return self._fail(_skip_error(wt), tag_pos)
-        self.nfields += 1
         return 0
 
     cdef int _index_numbers(self, FieldSpan* f, int num, int wt,
@@ -250,7 +275,7 @@ cdef class MessageView:
                   int fi) noexcept:
         cdef int i
         cdef FieldSpan* f
-        if fi < 0:
+        if fi < 0 or (self.fstate != 1 and self.ensure_fields() < 0):
             return -1
         for i in range(self.nfields):
             f = &self.fields[i]
@@ -405,9 +430,11 @@ cdef class MessageView:
         return self.pidv if self.has & HAS_PID else None
 
     def field_count(self):
+        self._fields_or_raise()
         return self.nfields
 
     cdef FieldSpan* _field(self, int i) except NULL:
+        self._fields_or_raise()
         if i < 0 or i >= self.nfields:
             raise IndexError(f"field index {i} out of range")
         return &self.fields[i]
@@ -448,10 +475,12 @@ cdef class MessageView:
 
     def find_field(self, name, int fi=0):
         cdef bytes b = name if isinstance(name, bytes) else bytes(name)
+        self._fields_or_raise()
         return self.find(<const unsigned char*><char*>b, len(b), fi)
 
     def read_field(self, name, int fi=0, int ai=0):
         cdef bytes b = name if isinstance(name, bytes) else bytes(name)
+        self._fields_or_raise()
         cdef int i = self.find(<const unsigned char*><char*>b, len(b), fi)
         if i < 0:
             return None

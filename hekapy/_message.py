@@ -370,7 +370,7 @@ class Message:
         # accepts the bytes, the conversion below cannot fail.
         from hekapy._impl import MessageView
 
-        MessageView(data)
+        MessageView(data).field_count()
         m = cls()
         unknown = []
         pos = 0

@@ -1,9 +1,8 @@
 """Pure-Python twin of the fast path's MessageView.
 
-The constructor indexes the message in one pass: the position of every
-header and of every Field sub-message, whose own parts (name, type,
-representation, values) are located at the same time.  Values are only
-converted when asked for.  Every check mirrors hekapy/_fp_view.pxi, so
+The constructor finds every header and every Field sub-message; the
+first look at any field indexes the parts (name, type, representation,
+values) of all of them.  Values are only converted when asked for.  Every check mirrors hekapy/_fp_view.pxi, so
 both twins raise the same DecodeError for the same bytes.
 """
 
@@ -89,7 +88,8 @@ class MessageView:
     """Lazy, read-only index of one protobuf-encoded Heka message."""
 
     __slots__ = ("raw", "uuid", "timestamp", "type", "logger", "severity",
-                 "payload", "env_version", "pid", "hostname", "_fields")
+                 "payload", "env_version", "pid", "hostname", "_spans",
+                 "_indexed", "_broken")
 
     def __init__(self, data: bytes) -> None:
         self.reset(data)
@@ -107,8 +107,10 @@ class MessageView:
         self.uuid = self.type = self.logger = None
         self.payload = self.env_version = self.hostname = None
         self.timestamp = self.severity = self.pid = None
-        fields: list[_FieldIndex] = []
-        self._fields = fields
+        spans: list[tuple[int, int]] = []
+        self._spans = spans
+        self._indexed: list[_FieldIndex] | None = None
+        self._broken: _Fail | None = None
         pos = 0
         end = len(data)
         while pos < end:
@@ -137,18 +139,32 @@ class MessageView:
                 continue
             vend, pos = _length(data, pos, end, tag_pos)
             if num == 10:
-                fields.append(_index_field(data, pos, vend))
+                spans.append((pos, vend))
             else:
                 setattr(self, _STR_HEADERS[num], data[pos:vend])
             pos = vend
+
+    @property
+    def _fields(self) -> list[_FieldIndex]:
+        if self._indexed is None:
+            if self._broken is None:
+                try:
+                    self._indexed = [_index_field(self.raw, s, e)
+                                     for s, e in self._spans]
+                    return self._indexed
+                except _Fail as fail:
+                    self._broken = fail
+            raise DecodeError(self._broken.what, self._broken.pos)
+        return self._indexed
 
     def field_count(self) -> int:
         return len(self._fields)
 
     def _field(self, i: int) -> _FieldIndex:
-        if not 0 <= i < len(self._fields):
+        fields = self._fields
+        if not 0 <= i < len(fields):
             raise IndexError(f"field index {i} out of range")
-        return self._fields[i]
+        return fields[i]
 
     def field_name(self, i: int) -> bytes:
         return self._field(i).name
