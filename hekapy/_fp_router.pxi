@@ -1,18 +1,32 @@
-# route_frames: the router's hot loop, compiled.
+# route_chunk: the router's hot loop, compiled.
 #
 # Same contract as hekapy/_purepath/_router.py: split a chunk of a framed
 # stream, index each record in the caller's reusable MessageView without
-# copying it, ask evaluate(view) which plugins want it, and copy the
+# copying it, ask the matchers which plugins want it, and copy the
 # message bytes out only for records that some plugin wants.  A record
 # whose message does not decode goes to reject(error); the loop goes on.
-# The reader's chunk bookkeeping (_segments, _next, _settle) is the same
-# sequence StreamReader.iter_views uses.
+# When ``matchers`` is a compiled MatchProgram (a MatcherSet) it is run
+# at C level and a list is made only for records that match.  The
+# reader's chunk bookkeeping (_segments, _next, _settle) is the sequence
+# StreamReader.iter_views uses.
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
 
-def route_frames(StreamReader reader not None, data,
-                 MessageView view not None, evaluate, deliver, reject):
+cdef list _program_hits(MatchProgram prog, MessageView view):
+    cdef list out = None
+    cdef int k
+    prog._reset()
+    for k in range(prog.nentries):
+        if prog._run(view, prog.entry[k]):
+            if out is None:
+                out = []
+            out.append(k)
+    return out
+
+
+def route_chunk(StreamReader reader not None, data,
+                 MessageView view not None, matchers, deliver, reject):
     """Route the records ``data`` completes; return how many there were.
     """
     cdef list segments = reader._segments(data)
@@ -20,6 +34,12 @@ def route_frames(StreamReader reader not None, data,
     cdef int seg
     cdef bytes buf
     cdef const char* p
+    cdef MatchProgram prog = None
+    cdef object evaluate = None
+    if isinstance(matchers, MatchProgram):
+        prog = <MatchProgram>matchers
+    elif matchers is not None:
+        evaluate = matchers.match_list
     for seg in range(len(segments)):
         buf = segments[seg][0]
         p = <const char*>buf
@@ -30,12 +50,17 @@ def route_frames(StreamReader reader not None, data,
             while reader._next(buf, segments[seg][1], &pos, &body,
                                &length):
                 n += 1
+                if prog is None and evaluate is None:
+                    continue
                 try:
                     view.point(buf, <const unsigned char*>p + body, length)
                 except DecodeError as exc:
                     reject(exc)
                     continue
-                hits = evaluate(view)
+                if prog is not None:
+                    hits = _program_hits(prog, view)
+                else:
+                    hits = evaluate(view)
                 if hits:
                     deliver(PyBytes_FromStringAndSize(p + body, length),
                             reader._signer, hits)

@@ -1,10 +1,12 @@
-"""Pure-Python twin of the router's hot loop (``route_frames``).
+"""Pure-Python twin of the router's hot loop (``route_chunk``).
 
 One call takes a chunk of a Heka framed stream and, for every complete
-record: indexes it in ``view``, asks ``evaluate(view)`` which plugins
-want it, and when any do hands ``deliver(raw, signer, hits)`` a copy of
-the message bytes.  A record whose message bytes do not decode goes to
-``reject(error)`` and the loop goes on with the next one.
+record: indexes it in ``view``, asks ``matchers.match_list(view)`` (a
+``hekapy.matcher.MatcherSet``) which plugins want it, and when any do
+hands ``deliver(raw, signer, hits)`` the message bytes and the ascending
+list of matcher indices.  A record whose message bytes do not decode
+goes to ``reject(error)`` and the loop goes on with the next one.  With
+``matchers`` None, records are only counted.
 """
 
 from __future__ import annotations
@@ -15,16 +17,15 @@ from typing import Any
 from hekapy._errors import DecodeError
 
 
-def route_frames(
-    reader: Any,
-    data: bytes,
-    view: Any,
-    evaluate: Callable[[Any], Any],
-    deliver: Callable[[bytes, str | None, Any], None],
-    reject: Callable[[DecodeError], None],
-) -> int:
-    """Route the records ``data`` completes; return how many there were."""
+def route_chunk(reader: Any, data: bytes, view: Any, matchers: Any,
+                 deliver: Callable[[bytes, str | None, list[int]], None],
+                 reject: Callable[[DecodeError], None]) -> int:
+    """Route the records ``data`` completes; return how many there were.
+    """
     records = reader.feed(data)
+    if matchers is None:
+        return len(records)
+    evaluate = matchers.match_list
     for rec in records:
         try:
             view.reset(rec.message)

@@ -24,10 +24,6 @@ def compile_matcher(expression: str, dialect: str) -> Any:
     return Matcher(expression, dialect)
 
 
-def _nothing(view: Any) -> list[int]:
-    return []
-
-
 class MatchTable:
     """Runners in routing order plus the MatcherSet over their matchers."""
 
@@ -43,12 +39,10 @@ class MatchTable:
             self._set = MatcherSet([r.matcher for r in self.runners])
             self._eval = self._set.matches
 
-    def evaluator(self) -> Any:
-        """``f(view)``: the ascending list of the indices of the runners
-        whose matcher selects the message (empty when none does)."""
-        if self._eval is None:
-            return _nothing
-        return self._eval
+    @property
+    def matcher_set(self) -> Any:
+        """The MatcherSet (None when there are no runners)."""
+        return self._set
 
     def hits(self, view: Any) -> list[int]:
         """Indices of the runners whose matcher selects ``view``."""

@@ -44,9 +44,9 @@ from hekapy.router._runner import Runner
 
 log = logging.getLogger("hekapy.router")
 
-_route_frames: Any = getattr(impl, "route_frames", None)
-if _route_frames is None:
-    from hekapy._purepath._router import route_frames as _route_frames
+_route_chunk: Any = getattr(impl, "route_chunk", None)
+if _route_chunk is None:
+    from hekapy._purepath._router import route_chunk as _route_chunk
 
 _TICK_EVERY = 256
 
@@ -354,11 +354,11 @@ class Router:
         if self._closed:
             raise ValueError("router is closed")
         table = self._table
-        n: int = _route_frames(
+        n: int = _route_chunk(
             self._reader,
             data,
             self._view,
-            table.evaluator(),
+            table.matcher_set,
             partial(self._deliver, table.runners),
             self._reject,
         )
