@@ -26,7 +26,7 @@ cdef list _program_hits(MatchProgram prog, MessageView view):
 
 
 def route_chunk(StreamReader reader not None, data,
-                 MessageView view not None, matchers, deliver, reject):
+                MessageView view not None, matchers, deliver, reject):
     """Route the records ``data`` completes; return how many there were.
     """
     cdef list segments = reader._segments(data)

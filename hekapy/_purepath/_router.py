@@ -18,8 +18,8 @@ from hekapy._errors import DecodeError
 
 
 def route_chunk(reader: Any, data: bytes, view: Any, matchers: Any,
-                 deliver: Callable[[bytes, str | None, list[int]], None],
-                 reject: Callable[[DecodeError], None]) -> int:
+                deliver: Callable[[bytes, str | None, list[int]], None],
+                reject: Callable[[DecodeError], None]) -> int:
     """Route the records ``data`` completes; return how many there were.
     """
     records = reader.feed(data)
