@@ -370,9 +370,36 @@ def _check_section(name: str, table: Any, where: str, base: Path,
         value = config.get(key)
         if isinstance(value, str):
             config[key] = _resolve(base, value)
+    if type_name.startswith("Sandbox"):
+        _sandbox_defaults(config, table, glob, base)
     if category in ("Filter", "Output"):
         _check_matcher(config, cls, glob, where, errors)
     return PluginSpec(name, type_name, category, cls, config, where, base)
+
+
+def _sandbox_defaults(config: dict[str, Any], table: dict[str, Any],
+                      glob: dict[str, Any], base: Path) -> None:
+    """Heka's rules for sandbox paths and limits.
+
+    A relative ``filename`` or ``module_directory`` is looked up under
+    ``share_dir`` first, then next to the configuration file; state goes
+    to ``<base_dir>/sandbox_preservation``; the injection limits come
+    from ``[hekad]`` unless the section sets them.
+    """
+    share = Path(glob["share_dir"])
+    for key in ("filename", "module_directory"):
+        value = config.get(key)
+        if not isinstance(value, str) or not value or \
+                os.path.isabs(value):
+            continue
+        in_share = share / value
+        config[key] = str(in_share if in_share.exists() else base / value)
+    if "state_directory" in config and not config["state_directory"]:
+        config["state_directory"] = os.path.join(
+            glob["base_dir"], "sandbox_preservation")
+    for key in ("max_process_inject", "max_timer_inject"):
+        if key in config and key not in table:
+            config[key] = glob[key]
 
 
 def _check_matcher(config: dict[str, Any], cls: type[Any],
@@ -421,17 +448,32 @@ def _add_defaults(plugins: dict[str, PluginSpec], glob: dict[str, Any],
 
 def _check_references(plugins: dict[str, PluginSpec],
                       errors: list[ConfigError]) -> None:
+    def implicit(ref: str, category: str) -> PluginSpec | None:
+        """A type named directly, used with its defaults."""
+        if registry.category_of(ref) != category:
+            return None
+        try:
+            cls = registry.lookup(ref)
+        except ConfigError:
+            return None
+        config = dict(COMMON[category])
+        config.update(getattr(cls, "config_schema", {}) or {})
+        spec = plugins[ref] = PluginSpec(ref, ref, category, cls, config,
+                                         f"built-in {ref}", Path("."),
+                                         explicit=False)
+        return spec
+
     def want(spec: PluginSpec, key: str, category: str) -> None:
         ref = spec.config.get(key)
         if not ref:
             return
-        target = plugins.get(ref)
+        target = plugins.get(ref) or implicit(ref, category)
         if target is None or target.category != category:
             errors.append(ConfigError(
                 f"{key} {ref!r} does not name a {category.lower()}",
                 spec.where))
 
-    for spec in plugins.values():
+    for spec in list(plugins.values()):
         if spec.category == "Input":
             want(spec, "decoder", "Decoder")
             want(spec, "splitter", "Splitter")
@@ -439,7 +481,7 @@ def _check_references(plugins: dict[str, PluginSpec],
             want(spec, "encoder", "Encoder")
         elif spec.type == "MultiDecoder":
             for sub in spec.config.get("subs") or []:
-                target = plugins.get(sub)
+                target = plugins.get(sub) or implicit(sub, "Decoder")
                 if target is None or target.category != "Decoder":
                     errors.append(ConfigError(
                         f"subs entry {sub!r} does not name a decoder",

@@ -21,11 +21,18 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from hekapy._errors import HekaError, SandboxTerminated
 from hekapy._message import Field, Message
 from hekapy._pack import Pack
 
+LOGGED_FAILURES = 10
+
 _DROP_COUNTERS = ("garbage_bytes", "bad_headers", "oversized",
                   "auth_failures")
+
+
+class DecoderTerminated(HekaError):
+    """The input's decoder stopped for good; the input cannot go on."""
 
 
 class InputHost:
@@ -82,17 +89,28 @@ class InputHost:
         try:
             with self.decode_lock:
                 packs = dec.decode(pack)
+        except SandboxTerminated as exc:
+            self.log.error("decoder %s terminated: %s", dec.name,
+                           exc.reason)
+            raise DecoderTerminated(str(exc)) from exc
         except Exception as exc:
             self.count("decode_failures")
             if self.config.get("log_decode_failures", True):
-                self.log.warning("decode failure in stream %s: %s",
-                                 label, exc)
+                self._log_failure(label, exc)
             if self.config.get("send_decode_failures"):
                 self.route(self._failed(pack, str(exc)))
             return
         for p in packs:
             self.count("messages")
             self.route(p)
+
+    def _log_failure(self, label: str, exc: Exception) -> None:
+        n = self.counters["decode_failures"]
+        if n <= LOGGED_FAILURES:
+            self.log.warning("decode failure in stream %s: %s", label, exc)
+        if n == LOGGED_FAILURES:
+            self.log.warning("further decode failures of %s are counted, "
+                             "not logged", self.name)
 
     def _failed(self, pack: Pack, error: str) -> Pack:
         try:

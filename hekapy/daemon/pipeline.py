@@ -32,7 +32,7 @@ from typing import Any
 from hekapy._errors import ConfigError
 from hekapy._pack import Pack
 from hekapy.daemon.config import Config, ConfigErrors, PluginSpec
-from hekapy.daemon.host import InputHost
+from hekapy.daemon.host import DecoderTerminated, InputHost
 from hekapy.plugins._api import PluginContext
 
 log = logging.getLogger("hekapy.daemon")
@@ -239,6 +239,12 @@ class Pipeline:
     def _run_input(self, run: _InputRun) -> None:
         try:
             run.plugin.run(run.host)
+        except DecoderTerminated as exc:
+            run.error = str(exc)
+            log.error("input %s stopped because its decoder terminated; "
+                      "shutting down", run.spec.name)
+            self.exit_code = 1
+            self.stop_requested.set()
         except Exception as exc:
             run.error = f"{type(exc).__name__}: {exc}"
             log.error("input %s terminated: %s", run.spec.name, run.error)
