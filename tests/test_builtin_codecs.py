@@ -11,8 +11,8 @@ from hekapy.plugins.decoders import (
     PayloadRegexDecoder,
     ProtobufDecoder,
     ScribbleDecoder,
+    _golayout,
 )
-from hekapy.plugins.decoders import _golayout
 from hekapy.plugins.encoders import (
     PayloadEncoder,
     ProtobufEncoder,

@@ -287,14 +287,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     bodies: list[tuple[str, bytes, str]] = []
     status = 200
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         n = int(self.headers.get("Content-Length", 0))
         self.bodies.append((self.command, self.rfile.read(n),
                             self.headers.get("X-Test", "")))
         self.send_response(self.status)
         self.end_headers()
 
-    do_PUT = do_POST  # noqa: N815
+    do_PUT = do_POST
 
     def log_message(self, *args: Any) -> None:
         pass
