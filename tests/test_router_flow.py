@@ -216,3 +216,37 @@ def test_run_routes_what_threaded_plugins_inject() -> None:
         return got
 
     assert asyncio.run(main()) == list(range(10))
+
+
+def test_many_producer_threads_keep_each_producers_order() -> None:
+    class Tagged(Output):
+        def __init__(self, name: str) -> None:
+            super().__init__(name)
+            self.got: list[tuple[str, int]] = []
+
+        def process_message(self, pack: Pack) -> None:
+            v = pack.view
+            self.got.append((v.type.decode(), v.read_field(b"n")))
+
+    r = Router(queue_size=4)
+    inline, threaded = Tagged("inline"), Tagged("threaded")
+    r.add_output(inline, "TRUE")
+    r.add_output(threaded, "TRUE", threaded=True)
+
+    def produce(tag: str) -> None:
+        for n in range(300):
+            r.inject(msg(n, tag))
+
+    producers = [threading.Thread(target=produce, args=(f"p{i}",))
+                 for i in range(4)]
+    for t in producers:
+        t.start()
+    for t in producers:
+        t.join(WAIT)
+    r.close()
+    for out in (inline, threaded):
+        assert len(out.got) == 1200
+        for i in range(4):
+            mine = [n for tag, n in out.got if tag == f"p{i}"]
+            assert mine == list(range(300))
+    assert r.report()["router"]["routed"] == 1200

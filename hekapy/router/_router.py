@@ -136,6 +136,7 @@ class Router:
         self._table = MatchTable(())
         self._pending: deque[Pack] = deque()
         self._lock = threading.RLock()
+        self._route_lock = threading.RLock()
         self._closed = False
         self._stop_requested = False
         self._wakeup: asyncio.Event | None = None
@@ -330,13 +331,15 @@ class Router:
         """
         if self._closed:
             raise ValueError("router is closed")
-        self._route_wait(to_pack(message))
-        if self._pending:
-            self._route_pending()
-        self._countdown -= 1
-        if self._countdown <= 0:
-            self._countdown = _TICK_EVERY
-            self.tick()
+        pack = to_pack(message)
+        with self._route_lock:
+            self._route_wait(pack)
+            if self._pending:
+                self._route_pending()
+            self._countdown -= 1
+            if self._countdown <= 0:
+                self._countdown = _TICK_EVERY
+                self.tick()
 
     def feed(self, data: bytes) -> int:
         """Route every complete record of a Heka framed stream chunk.
@@ -353,23 +356,24 @@ class Router:
         """
         if self._closed:
             raise ValueError("router is closed")
-        table = self._table
-        n: int = _route_chunk(
-            self._reader,
-            data,
-            self._view,
-            table.matcher_set,
-            partial(self._deliver, table.runners),
-            self._reject,
-        )
-        self.routed += n
-        if self._pending:
-            self._route_pending()
-        self._countdown -= n
-        if self._countdown <= 0:
-            self._countdown = _TICK_EVERY
-            self.tick()
-        return n
+        with self._route_lock:
+            table = self._table
+            n: int = _route_chunk(
+                self._reader,
+                data,
+                self._view,
+                table.matcher_set,
+                partial(self._deliver, table.runners),
+                self._reject,
+            )
+            self.routed += n
+            if self._pending:
+                self._route_pending()
+            self._countdown -= n
+            if self._countdown <= 0:
+                self._countdown = _TICK_EVERY
+                self.tick()
+            return n
 
     def _reject(self, exc: DecodeError) -> None:
         self.decode_failures += 1
@@ -492,9 +496,10 @@ class Router:
         """
         pending = self._pending
         done = 0
-        while pending and done != limit:
-            self._route_wait(pending.popleft())
-            done += 1
+        with self._route_lock:
+            while pending and done != limit:
+                self._route_wait(pending.popleft())
+                done += 1
         return done
 
     def drain(self) -> None:
@@ -518,7 +523,10 @@ class Router:
 
         Threaded plugins keep their own time.
         """
-        now = time.monotonic() if now is None else now
+        with self._route_lock:
+            self._tick(time.monotonic() if now is None else now)
+
+    def _tick(self, now: float) -> None:
         for r in self._runners():
             if (
                 not r.threaded
@@ -555,10 +563,11 @@ class Router:
             return
         self._stop_requested = True
         self.drain()
-        for r in self._runners():
-            r.stop(r.final_timer)
-            self._route_pending()
-        self._closed = True
+        with self._route_lock:
+            for r in self._runners():
+                r.stop(r.final_timer)
+                self._route_pending()
+            self._closed = True
         self._wake()
 
     def stop(self) -> None:
@@ -619,9 +628,10 @@ class Router:
         """
         if self._async_lock is None:
             self._async_lock = asyncio.Lock()
+        pack = to_pack(message)
         async with self._async_lock:
-            pack = to_pack(message)
-            blocked = self._route(pack)
+            with self._route_lock:
+                blocked = self._route(pack)
             for r in blocked or ():
                 await asyncio.to_thread(r.put_wait, pack)
             self.pump()
