@@ -159,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         progress = args.run_once and sys.stderr.isatty()
         status = pipe.wait(progress=progress)
         log.info("stopped (exit status %d)", status)
+        if args.run_once:
+            for line in pipe.results():
+                sys.stdout.write(line + "\n")
         return status
     finally:
         if pid_file and not args.check:

@@ -270,7 +270,7 @@ def _resolve(base: Path, value: str) -> str:
     if not value:
         return value
     p = Path(os.path.expanduser(value))
-    return str(p if p.is_absolute() else (base / p))
+    return os.path.normpath(p if p.is_absolute() else (base / p))
 
 
 def _load_globals(table: Any, where: str, base: Path,
@@ -393,7 +393,8 @@ def _sandbox_defaults(config: dict[str, Any], table: dict[str, Any],
                 os.path.isabs(value):
             continue
         in_share = share / value
-        config[key] = str(in_share if in_share.exists() else base / value)
+        config[key] = os.path.normpath(in_share if in_share.exists()
+                                       else base / value)
     if "state_directory" in config and not config["state_directory"]:
         config["state_directory"] = os.path.join(
             glob["base_dir"], "sandbox_preservation")

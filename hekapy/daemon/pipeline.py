@@ -80,6 +80,7 @@ class Pipeline:
         self.started = time.time()
         self._router_thread: threading.Thread | None = None
         self._routed_names: set[str] = set()
+        self.routed_plugins: dict[str, Any] = {}
         self.terminated: list[str] = []
 
     # -- building ----------------------------------------------------
@@ -149,6 +150,7 @@ class Pipeline:
             if hasattr(plugin, "max_message_size"):
                 plugin.max_message_size = \
                     self.config.globals["max_message_size"]
+        self.routed_plugins[spec.name] = plugin
         add = self.router.add_filter if spec.category == "Filter" \
             else self.router.add_output
         add(plugin, cfg["message_matcher"],
@@ -368,6 +370,16 @@ class Pipeline:
         if self.terminated:
             self.exit_code = 1
         return self.exit_code
+
+    def results(self) -> list[str]:
+        """Where the file outputs wrote, one line each."""
+        out = []
+        for name, plugin in self.routed_plugins.items():
+            path = getattr(plugin, "current_path", "")
+            if path:
+                n = getattr(plugin, "written", 0)
+                out.append(f"{name}: {n} messages in {path}")
+        return out
 
     # -- signals' work -----------------------------------------------
 
