@@ -131,7 +131,7 @@ class PluginSpec:
     name: str
     type: str
     category: str
-    cls: type[Any]
+    cls: Any
     config: dict[str, Any]
     where: str
     directory: Path
@@ -422,10 +422,7 @@ def _check_matcher(config: dict[str, Any], cls: type[Any],
         errors.append(ConfigError("'message_matcher' is required", where))
         return
     config["message_matcher"] = expr
-    try:
-        from hekapy.matcher import Matcher  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover - the matcher ships with hekapy
-        return
+    from hekapy.matcher import Matcher
     try:
         Matcher(expr, dialect=dialect)
     except ValueError as exc:

@@ -129,7 +129,7 @@ class Pipeline:
         self.queue.put(message)
 
     def build_router(self) -> Any:
-        from hekapy.router import Router  # type: ignore[attr-defined]
+        from hekapy.router import Router
 
         g = self.config.globals
         return Router(max_message_loops=g["max_message_loops"],
