@@ -258,3 +258,63 @@ def test_host_decode_failures_counted_and_forwarded() -> None:
     assert failed.field("decode_failure") is True
     assert "byte" in failed.field("decode_error")
     assert packs[1].message.payload == "ok"
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> tuple[str, str]:
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1",
+         "-subj", "/CN=localhost", "-addext",
+         "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60)
+    return str(cert), str(key)
+
+
+def test_tls_from_tcp_output_to_tcp_input(
+        tmp_path: Path, tls_files: tuple[str, str]) -> None:
+    from hekapy.plugins.outputs.tcp import TcpOutput
+
+    cert, key = tls_files
+    inp = TcpInput("t", {"address": "127.0.0.1:0", "use_tls": True,
+                         "tls": {"cert_file": cert, "key_file": key}})
+    packs: list[Pack] = []
+    t = _start(inp, packs, splitter=HekaFramingSplitter,
+               decoder=ProtobufDecoder("d"))
+    out = TcpOutput("o", {"address": f"127.0.0.1:{inp.bound_address[1]}",
+                          "use_tls": True, "use_buffering": False,
+                          "tls": {"root_cafile": cert}})
+    out.start(PluginContext("o", lambda m: None, base_dir=str(tmp_path)))
+    try:
+        for i in range(3):
+            out.process_message(Pack.from_message(
+                Message(payload=f"secret {i}")))
+        _wait(packs, 3)
+    finally:
+        out.stop()
+        inp.stop()
+        t.join(5)
+    assert payloads(packs) == ["secret 0", "secret 1", "secret 2"]
+
+
+def test_tls_input_refuses_plain_client(
+        tls_files: tuple[str, str]) -> None:
+    cert, key = tls_files
+    inp = TcpInput("t", {"address": "127.0.0.1:0", "use_tls": True,
+                         "tls": {"cert_file": cert, "key_file": key}})
+    packs: list[Pack] = []
+    t = _start(inp, packs, splitter=HekaFramingSplitter)
+    try:
+        with socket.create_connection(inp.bound_address, 5) as c:
+            c.sendall(frame(Message(payload="plain").encode()))
+        time.sleep(0.3)
+    finally:
+        inp.stop()
+        t.join(5)
+    assert packs == []
