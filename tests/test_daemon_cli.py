@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,64 @@ def test_log_lines_have_time_level_and_logger(
         parts = line.split(" ", 4)
         assert parts[2] in ("DEBUG", "INFO", "WARNING", "ERROR"), line
         assert parts[3].endswith(":"), line
+
+
+FILTER = """
+n = 0
+function process_message()
+  n = n + 1
+  return 0
+end
+function timer_event(ns)
+  inject_payload("txt", "count", "v1 " .. n)
+end
+"""
+
+
+def test_sighup_reloads_sandbox_and_keeps_state(
+        tmp_path: Path, daemons: list[Daemon]) -> None:
+    from tests.test_daemon_e2e import wait_until
+
+    (tmp_path / "logs").mkdir()
+    src = tmp_path / "logs" / "a.log"
+    src.write_text("a\nb\n")
+    script = tmp_path / "f.lua"
+    script.write_text(FILTER)
+    conf = tmp_path / "c.toml"
+    conf.write_text("""
+[hekad]
+base_dir = "state"
+[ls]
+type = "LogstreamerInput"
+log_directory = "logs"
+file_match = 'a\\.log'
+poll_interval = "50ms"
+[f]
+type = "SandboxFilter"
+filename = "f.lua"
+message_matcher = "Logger == 'ls'"
+preserve_data = true
+timer_event_on_shutdown = true
+[reports]
+type = "FileOutput"
+message_matcher = "Type == 'heka.sandbox-output'"
+path = "reports.txt"
+encoder = "PayloadEncoder"
+flush_interval = 0
+""")
+    d = Daemon(conf)
+    daemons.append(d)
+    d.wait_for("started with")
+    assert wait_until(lambda: (tmp_path / "state" / "logstreamer").exists())
+    time.sleep(0.3)
+    script.write_text(FILTER.replace("v1", "v2"))
+    os.kill(d.proc.pid, signal.SIGHUP)
+    d.wait_for("reloaded f")
+    with open(src, "a") as f:
+        f.write("c\n")
+    time.sleep(0.3)
+    assert d.stop() == 0
+    # The old script reports as it stops; the new one starts from the
+    # preserved count and reports at shutdown.
+    assert (tmp_path / "reports.txt").read_text() == "v1 2\nv2 3\n"
+    assert (tmp_path / "state" / "sandbox_preservation" / "f.data").exists()
