@@ -88,6 +88,7 @@ COMMON: dict[str, dict[str, Any]] = {
         "buffering": {},
         "retries": {},
         "matcher_dialect": "",
+        "threaded": None,
     },
 }
 COMMON["Output"] = dict(COMMON["Filter"], encoder="", use_framing=None)

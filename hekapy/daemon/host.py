@@ -15,6 +15,7 @@ signatures, records over the size limit, decode failures.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -24,6 +25,7 @@ from typing import Any
 from hekapy._errors import HekaError, SandboxTerminated
 from hekapy._message import Field, Message
 from hekapy._pack import Pack
+from hekapy._wire import length_delimited, varint
 
 LOGGED_FAILURES = 10
 
@@ -52,6 +54,8 @@ class InputHost:
         self.log = log
         self.lock = threading.Lock()
         self.decode_lock = threading.Lock()
+        self._logger_field = length_delimited(4, name.encode())
+        self._hostname_field = length_delimited(9, hostname.encode())
         self.counters = {"records": 0, "messages": 0, "decode_failures": 0,
                          "garbage_bytes": 0, "bad_headers": 0,
                          "oversized": 0, "auth_failures": 0,
@@ -70,10 +74,23 @@ class InputHost:
     def to_pack(self, record: bytes) -> Pack:
         if self.splitter_message_bytes:
             return Pack(bytes(record), getattr(record, "signer", None))
-        msg = Message(uuid=uuid.uuid4().bytes, timestamp=time.time_ns(),
-                      logger=self.name, hostname=self.hostname,
-                      payload=bytes(record).decode("utf-8", "replace"))
-        return Pack.from_message(msg, getattr(record, "signer", None))
+        return Pack(self._payload_message(bytes(record)),
+                    getattr(record, "signer", None))
+
+    def _payload_message(self, payload: bytes) -> bytes:
+        """Protobuf bytes of a new message carrying ``payload``.
+
+        Written directly, in the field order Heka's encoder uses: uuid
+        (random, version 4), timestamp (now), logger (the input's
+        name), payload, hostname.
+        """
+        u = bytearray(os.urandom(16))
+        u[6] = (u[6] & 0x0F) | 0x40
+        u[8] = (u[8] & 0x3F) | 0x80
+        return b"".join((b"\x0a\x10", u, b"\x10", varint(time.time_ns()),
+                         self._logger_field, b"\x32",
+                         varint(len(payload)), payload,
+                         self._hostname_field))
 
     splitter_message_bytes = False
 

@@ -2,18 +2,20 @@
 
 Threads of a running daemon:
 
-* one per input, running ``input.run(host)``; records are split and
-  decoded on that thread and put on a bounded queue (``plugin_chansize``
-  packs), so a busy router slows the inputs, as in Heka;
-* the router thread, the only one that calls the :class:`hekapy.Router`
-  (``inject``, ``pump``, ``tick``), and the one that carries out
-  reload and report requests;
-* one worker per filter and output (the router's threaded runners).
+* one per input, running ``input.run(host)``; records are split,
+  decoded and routed on that thread (``Router.inject`` serialises the
+  inputs), so a busy filter or output slows the inputs down, as in Heka;
+  filters and outputs without their own thread run there too;
+* filters and outputs with ``threaded = true`` (the default for network
+  outputs) have a worker and a bounded queue of ``plugin_chansize``;
+* the service thread: routes what threaded plugins injected, fires the
+  timers of inline plugins, and carries out reload and report requests
+  made by signals.
 
 Shutdown (a signal, or every input finished under ``--run-once``):
-inputs are stopped and joined, the queue is routed to the end, then the
-router drains and stops the filters (final timers fire where
-configured, sandbox state is preserved) and the outputs.
+inputs are stopped and joined, then the router drains and stops the
+filters (final timers fire where configured, sandbox state is
+preserved) and the outputs.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import sys
 import threading
 import time
@@ -30,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from hekapy._errors import ConfigError
-from hekapy._pack import Pack
 from hekapy.daemon.config import Config, ConfigErrors, PluginSpec
 from hekapy.daemon.host import DecoderTerminated, InputHost
 from hekapy.plugins._api import PluginContext
@@ -69,9 +69,6 @@ class Pipeline:
     exit_code: int = 0
 
     def __post_init__(self) -> None:
-        g = self.config.globals
-        self.queue: queue.Queue[Pack | None] = queue.Queue(
-            max(1, g["plugin_chansize"]))
         self.stop_requested = threading.Event()
         self.reload_requested = threading.Event()
         self.report_requested = threading.Event()
@@ -100,7 +97,7 @@ class Pipeline:
         if spec.type == "MultiDecoder":
             dec.sub_decoders = [self.make_decoder(s, owner)
                                 for s in spec.config["subs"]]
-        dec.start(self._context(dec.name, self.queue_put))
+        dec.start(self._context(dec.name, self.route))
         return dec
 
     def make_encoder(self, ref: str, owner: str) -> Any:
@@ -120,13 +117,10 @@ class Pipeline:
 
         return make
 
-    def queue_put(self, message: Any) -> None:
-        """Hand a pack (or message, or bytes) to the router thread."""
-        if not isinstance(message, Pack):
-            from hekapy.router._router import to_pack
-
-            message = to_pack(message)
-        self.queue.put(message)
+    def route(self, message: Any) -> None:
+        """Route a pack, message or protobuf bytes; count it."""
+        self.router.inject(message)
+        self.routed += 1
 
     def build_router(self) -> Any:
         from hekapy.router import Router
@@ -157,7 +151,7 @@ class Pipeline:
             matcher_dialect=cfg["matcher_dialect"],
             message_signer=cfg["message_signer"] or None,
             ticker_interval=cfg["ticker_interval"] or 0,
-            threaded=True,
+            threaded=self._threaded(spec, plugin),
             timer_event_on_shutdown=bool(
                 cfg.get("timer_event_on_shutdown", False)))
         self._routed_names.add(spec.name)
@@ -180,6 +174,13 @@ class Pipeline:
 
             compile_matcher(cfg["message_matcher"], cfg["matcher_dialect"])
 
+    @staticmethod
+    def _threaded(spec: PluginSpec, plugin: Any) -> bool:
+        value = spec.config.get("threaded")
+        if value is None:
+            return bool(getattr(plugin, "prefers_thread", False))
+        return bool(value)
+
     def _add_input(self, spec: PluginSpec) -> None:
         cfg = spec.config
         plugin = _instance(spec)
@@ -187,12 +188,12 @@ class Pipeline:
         host = InputHost(
             spec.name, cfg, self._splitter_factory(splitter),
             self.make_decoder(cfg.get("decoder") or "", spec.name),
-            self.queue.put, self.config.globals["hostname"],
+            self.route, self.config.globals["hostname"],
             self.run_once, logging.getLogger(f"hekapy.{spec.name}"))
         sspec = self.config.plugins[splitter]
         host.splitter_message_bytes = bool(
             sspec.config.get("use_message_bytes"))
-        plugin.start(self._context(spec.name, self.queue_put))
+        plugin.start(self._context(spec.name, self.route))
         self.inputs.append(_InputRun(spec, plugin, host))
 
     def build(self, check: bool = False) -> None:
@@ -254,26 +255,12 @@ class Pipeline:
                 self.exit_code = 1
                 self.stop_requested.set()
 
-    def _router_loop(self) -> None:
+    def _service_loop(self) -> None:
         router = self.router
-        q = self.queue
-        while True:
-            try:
-                pack = q.get(timeout=0.05)
-            except queue.Empty:
-                pack = None
-                router.pump()
-                router.tick()
-                self._service()
-                if self.inputs_finished.is_set() and q.empty():
-                    break
-                continue
-            if pack is None:
-                continue
-            router.inject(pack)
-            self.routed += 1
-            if q.empty():
-                router.pump()
+        while not self.inputs_finished.wait(0.05):
+            router.pump()
+            router.tick()
+            self._service()
 
     def _inputs_done(self) -> bool:
         return all(r.thread is None or not r.thread.is_alive()
@@ -303,9 +290,9 @@ class Pipeline:
                 self.stop_requested.set()
 
     def start(self) -> None:
-        """Start the router thread and every input."""
+        """Start the service thread and every input."""
         self._router_thread = threading.Thread(
-            target=self._router_loop, name="hekapy-router", daemon=True)
+            target=self._service_loop, name="hekapy-service", daemon=True)
         self._router_thread.start()
         for run in self.inputs:
             run.thread = threading.Thread(
@@ -339,7 +326,7 @@ class Pipeline:
         sys.stderr.flush()
 
     def shutdown(self, progress: bool = False) -> int:
-        """Stop inputs, route what is queued, close the router."""
+        """Stop inputs, then drain and close the router."""
         for run in self.inputs:
             run.plugin.stop()
         for run in self.inputs:

@@ -23,6 +23,7 @@ class HttpOutput(EncodingOutput):
     """
 
     default_encoder = "PayloadEncoder"
+    prefers_thread = True
     config_schema = {"address": "", "method": "POST", "headers": {},
                      "username": "", "password": "", "http_timeout": 0,
                      "use_tls": False, "tls": {}, "encoder": "",

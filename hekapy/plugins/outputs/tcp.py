@@ -76,6 +76,7 @@ class TcpOutput(EncodingOutput):
     be sent twice).
     """
 
+    prefers_thread = True
     config_schema = {
         "address": "localhost:9125", "local_address": "",
         "use_tls": False, "tls": {}, "ticker_interval": 300,
