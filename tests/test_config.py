@@ -331,3 +331,12 @@ def test_load_string_builtin() -> None:
         "127.0.0.1:5565"
     assert c.plugins["DefaultLogOutput"].config["encoder"] == \
         "DefaultRstEncoder"
+
+
+def test_disk_buffering_only_where_supported(tmp_path: Path) -> None:
+    text = OUTPUT + "use_buffering = true\n[t]\ntype = 'TcpOutput'\n" \
+        "message_matcher = 'TRUE'\nuse_buffering = true\n"
+    c = cfg.load(write(tmp_path, text), env={})
+    assert len(c.warnings) == 1
+    assert "option 'use_buffering' of FileOutput is not supported" in \
+        c.warnings[0]

@@ -367,6 +367,13 @@ def _check_section(name: str, table: Any, where: str, base: Path,
                 f"{value!r}", where))
             continue
         config[key] = value
+    if category in ("Filter", "Output") and \
+            "use_buffering" not in (getattr(cls, "config_schema", {}) or {}):
+        for key in ("use_buffering", "buffering"):
+            if table.get(key):
+                warnings.append(f"option {key!r} of {type_name} is not "
+                                f"supported by hekapy and is ignored in "
+                                f"{where}")
     for key in getattr(cls, "path_options", ()):
         value = config.get(key)
         if isinstance(value, str):
