@@ -455,13 +455,12 @@ cdef class MatchProgram:
             return (<object>t.obj)(text, 0, v.n)[0][0] >= 0
         return (<object>t.obj)(text) is not None
 
-    cdef void _read(self, MessageView view, int k, MValue* v) noexcept:
+    cdef int _read(self, MessageView view, int k, MValue* v) except -1:
         cdef MOperand* o = &self.ops[k]
-        cdef int src = o.source & 15, i, vt
+        cdef int src = o.source & 15
         cdef Py_ssize_t off
         if src == S_FIELD:
-            self._read_field(view, o, v)
-            return
+            return self._read_field(view, o, v)
         if src == S_TIMESTAMP or src == S_SEVERITY or src == S_PID:
             v.tag = T_INT
             if src == S_TIMESTAMP and view.has & HAS_TS:
@@ -474,7 +473,7 @@ cdef class MatchProgram:
                 v.tag = T_ABSENT
             else:
                 v.i = 7 if src == S_SEVERITY else 0
-            return
+            return 0
         off = view.str_off[src]
         v.tag = T_BYTES
         if off < 0:
@@ -482,11 +481,12 @@ cdef class MatchProgram:
             v.n = 0
             if o.source & S_ABSENT:
                 v.tag = T_ABSENT
-            return
+            return 0
         v.p = view.buf + off
         v.n = view.str_len[src]
         if o.source & S_UUID_TEXT:
             self._uuid_text(v)
+        return 0
 
     cdef void _uuid_text(self, MValue* v) noexcept:
         cdef int i, j = 0
@@ -505,13 +505,16 @@ cdef class MatchProgram:
         v.p = self.uuid_text
         v.n = 36
 
-    cdef void _read_field(self, MessageView view, MOperand* o,
-                          MValue* v) noexcept:
-        cdef int i = view.find(o.name, o.name_len, o.fi)
-        cdef int vt
+    cdef int _read_field(self, MessageView view, MOperand* o,
+                         MValue* v) except -1:
+        # The view indexes its fields on the first look; a broken field
+        # raises DecodeError then, as the pure twin does.
+        cdef int i, vt
+        view._fields_or_raise()
+        i = view.find(o.name, o.name_len, o.fi)
         v.tag = T_MISSING
         if i < 0:
-            return
+            return 0
         vt = view.fields[i].value_type
         if vt <= 1:
             if view.value_bytes(i, o.ai, &v.p, &v.n):
@@ -521,3 +524,4 @@ cdef class MatchProgram:
                 v.tag = T_DOUBLE
         elif view.value_int(i, o.ai, &v.i):
             v.tag = T_INT if vt == 2 else T_BOOL
+        return 0

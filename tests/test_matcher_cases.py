@@ -93,6 +93,15 @@ def test_matcher_bad_bytes_raise_decode_error() -> None:
         Matcher("Type == 'x'").matches(b"\x0a\xff")
 
 
+def test_broken_field_raises_only_when_fields_are_read(
+        impl: ModuleType) -> None:
+    # A Field sub-message whose name has the wrong wire type.
+    raw = hekapy.Message(type="x").encode() + b"\x52\x02\x08\x05"
+    assert build([parse("Type == 'x'")], impl).matches(raw)
+    with pytest.raises(hekapy.DecodeError):
+        build([parse("Fields[a] == 1")], impl).matches(raw)
+
+
 def test_unknown_dialect() -> None:
     with pytest.raises(ValueError, match="unknown matcher dialect"):
         Matcher("TRUE", dialect="go")
