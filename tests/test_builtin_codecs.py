@@ -36,9 +36,14 @@ def test_protobuf_decoder_passes_valid_bytes_unchanged() -> None:
     assert out.raw is raw and out.signer == "ops"
 
 
-def test_protobuf_decoder_rejects_garbage() -> None:
+@pytest.mark.parametrize("raw", [
+    b"\x0a\xff\xff",
+    # a valid header, then a Field whose name has tag 0
+    b"\x1a\x01t\x52\x03\x02\x01x",
+])
+def test_protobuf_decoder_rejects_garbage(raw: bytes) -> None:
     with pytest.raises(DecodeError):
-        ProtobufDecoder("p").decode(Pack(b"\x0a\xff\xff"))
+        ProtobufDecoder("p").decode(Pack(raw))
 
 
 def test_payload_regex_decoder_on_real_access_log() -> None:

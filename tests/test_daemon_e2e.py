@@ -392,3 +392,29 @@ max_jitter = "10ms"
     assert {f"second {i}\n" for i in range(30)} <= got
     assert "connection to 127.0.0.1" in d.log or \
         "cannot connect" in d.log
+
+
+def test_flood_into_tcp_input(tmp_path: Path, daemons: list[Daemon],
+                              ) -> None:
+    d = Daemon(tcp_config(tmp_path))
+    daemons.append(d)
+    port = d.port("tcp_in")
+    done = subprocess.run(
+        [sys.executable, "-m", "hekapy.cli.flood", "-address",
+         f"127.0.0.1:{port}", "-count", "2000", "-variable-size",
+         "-corrupt-percentage", "5", "-seed", "7"],
+        capture_output=True, text=True, timeout=60, env=ENV)
+    assert done.returncode == 0, done.stderr
+    m = re.search(r"sent 2000 messages \(0 signed, (\d+) corrupted\)",
+                  done.stdout)
+    assert m, done.stdout
+    corrupted = int(m.group(1))
+    assert 50 < corrupted < 200
+    out = tmp_path / "out/framed.log"
+    time.sleep(0.5)
+    assert d.stop() == 0
+    got = read_framed(out) if out.exists() else []
+    # A flipped byte loses at most its own record and, when it hits a
+    # length, the record it runs into; nothing else.
+    assert 2000 - 2 * corrupted <= len(got) <= 2000
+    assert d.proc.returncode == 0

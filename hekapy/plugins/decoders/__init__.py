@@ -29,7 +29,7 @@ class ProtobufDecoder(Decoder):
     """Checks that the record is a Heka message and passes it on."""
 
     def decode(self, pack: Pack) -> list[Pack]:
-        pack.view  # noqa: B018 - builds the view, raising DecodeError
+        pack.view.field_count()  # reads every field: raises DecodeError
         return [pack]
 
 
