@@ -17,6 +17,8 @@ threaded (each filter on its own worker).  The yardstick, measured in
 the same run on the same messages, is protobuf's ``FromString``.  Each
 figure is the median of R runs; CPU is process time (all threads) per
 million messages.  The Lua sums are checked against Python's.
+``--lua-work N`` adds N iterations of a pure-Lua loop to every filter
+call, to show where running filters on worker threads starts to pay.
 """
 
 from __future__ import annotations
@@ -45,9 +47,12 @@ SUM_LUA = """
 require "string"
 
 local sum = 0
+local work = WORK
 function process_message()
     local rt = read_message("Fields[request_time]")
     if rt then sum = sum + rt end
+    local x = 0
+    for i = 1, work do x = x + i % 7 end
     return 0
 end
 function timer_event(ns)
@@ -82,27 +87,36 @@ class Sums(Output):
         self.sums[m.logger or ""] = float(m.payload or "nan")
 
 
-def run_router(data: bytes, matchers: list[str], threaded: bool,
-               ) -> tuple[int, dict[str, float], dict[str, Any]]:
+def run_router(
+    data: bytes,
+    matchers: list[str],
+    threaded: bool,
+    work: int = 0,
+) -> tuple[int, dict[str, float], dict[str, Any]]:
     router = Router(queue_size=100)
     sums = Sums()
     for i, expr in enumerate(matchers):
-        f = SandboxFilter(f"f{i}", {"source": SUM_LUA})
-        router.add_filter(f, expr, threaded=threaded,
-                          timer_event_on_shutdown=True)
+        f = SandboxFilter(
+            f"f{i}", {"source": SUM_LUA.replace("WORK", str(work))}
+        )
+        router.add_filter(
+            f, expr, threaded=threaded, timer_event_on_shutdown=True
+        )
     router.add_output(sums, "Type == 'heka.sandbox-output'")
     feed = router.feed
     n = 0
     for pos in range(0, len(data), CHUNK):
-        n += feed(data[pos:pos + CHUNK])
+        n += feed(data[pos : pos + CHUNK])
     router.drain()
     report = router.report()
     router.close()
     return n, sums.sums, report
 
 
-def expected_sums(messages: list[bytes], matchers: list[str],
-                  ) -> list[float]:
+def expected_sums(
+    messages: list[bytes],
+    matchers: list[str],
+) -> list[float]:
     from hekapy.matcher import Matcher
 
     compiled = [Matcher(e) for e in matchers]
@@ -115,8 +129,10 @@ def expected_sums(messages: list[bytes], matchers: list[str],
     return out
 
 
-def timed(fn: Callable[[], int], repeat: int,
-          ) -> tuple[float, float, float]:
+def timed(
+    fn: Callable[[], int],
+    repeat: int,
+) -> tuple[float, float, float]:
     rates, cpus = [], []
     for _ in range(repeat):
         w0, c0 = time.perf_counter(), time.process_time()
@@ -138,12 +154,25 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--mode", choices=("inline", "threaded", "both"),
-                    default="both")
-    ap.add_argument("--workload", choices=("route-1", "route-10", "all"),
-                    default="all")
-    ap.add_argument("--check", type=int, default=20_000,
-                    help="messages whose Lua sums are checked")
+    ap.add_argument(
+        "--mode", choices=("inline", "threaded", "both"), default="both"
+    )
+    ap.add_argument(
+        "--workload", choices=("route-1", "route-10", "all"), default="all"
+    )
+    ap.add_argument(
+        "--check",
+        type=int,
+        default=20_000,
+        help="messages whose Lua sums are checked",
+    )
+    ap.add_argument(
+        "--lua-work",
+        type=int,
+        default=0,
+        help="extra pure-Lua loop iterations per call, to "
+        "see when worker threads pay",
+    )
     args = ap.parse_args(argv)
 
     data = _data.framed_file(args.count, OUT).read_bytes()
@@ -157,40 +186,58 @@ def main(argv: list[str] | None = None) -> int:
         workloads = {args.workload: workloads[args.workload]}
     modes = ["inline", "threaded"] if args.mode == "both" else [args.mode]
 
-    small = data[:sum(len(m) + 6 for m in messages[:args.check]) + 64]
+    small = data[: sum(len(m) + 6 for m in messages[: args.check]) + 64]
     for name, matchers in workloads.items():
-        want = expected_sums(messages[:args.check], matchers)
+        want = expected_sums(messages[: args.check], matchers)
         for mode in modes:
-            _, got, _ = run_router(small, matchers, mode == "threaded")
+            _, got, _ = run_router(
+                small, matchers, mode == "threaded", args.lua_work
+            )
             for i, w in enumerate(want):
                 g = got.get(f"f{i}", 0.0)
                 assert abs(g - w) < 1e-3 * max(1.0, w), (name, mode, i)
 
-    rows = [("FromString (protobuf " + backend() + ")",
-             timed(lambda: from_string(messages), args.repeat))]
+    rows = [
+        (
+            "FromString (protobuf " + backend() + ")",
+            timed(lambda: from_string(messages), args.repeat),
+        )
+    ]
     reports = {}
     for name, matchers in workloads.items():
         for mode in modes:
-            def once(m: list[str] = matchers, t: bool = mode == "threaded",
-                     key: str = f"{name} {mode}") -> int:
-                n, _, rep = run_router(data, m, t)
+
+            def once(
+                m: list[str] = matchers,
+                t: bool = mode == "threaded",
+                key: str = f"{name} {mode}",
+            ) -> int:
+                n, _, rep = run_router(data, m, t, args.lua_work)
                 reports[key] = rep
                 return n
 
             rows.append((f"{name} {mode}", timed(once, args.repeat)))
 
     yard = rows[0][1][0]
-    print(f"{args.count:,} messages, {len(data) / args.count:.0f} bytes a "
-          f"record, median of {args.repeat} runs, fast path "
-          f"{'compiled' if EXTENSION_LOADED else 'pure'}")
-    print(f"{'workload':28} {'msg/s':>11} {'min':>11} {'CPU s/M':>8} "
-          f"{'x FromString':>12}")
+    print(
+        f"{args.count:,} messages, {len(data) / args.count:.0f} bytes a "
+        f"record, median of {args.repeat} runs, fast path "
+        f"{'compiled' if EXTENSION_LOADED else 'pure'}, "
+        f"{args.lua_work} extra Lua iterations a call"
+    )
+    print(
+        f"{'workload':28} {'msg/s':>11} {'min':>11} {'CPU s/M':>8} "
+        f"{'x FromString':>12}"
+    )
     for label, (rate, cpu, lo) in rows:
-        print(f"{label:28} {rate:11,.0f} {lo:11,.0f} {cpu:8.2f} "
-              f"{rate / yard:12.2f}")
+        print(
+            f"{label:28} {rate:11,.0f} {lo:11,.0f} {cpu:8.2f} "
+            f"{rate / yard:12.2f}"
+        )
     for key, rep in reports.items():
-        hits = sum(p["processed"] for n, p in rep["plugins"].items()
-                   if n != "sums")
+        hits = sum(
+            p["processed"] for n, p in rep["plugins"].items() if n != "sums"
+        )
         wait = rep["router"]["wait_seconds"]
         print(f"{key}: {hits:,} filter calls, router waited {wait:.2f} s")
     return 0

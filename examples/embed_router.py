@@ -45,15 +45,25 @@ class Printer(Output):
 
 def main() -> dict[str, object]:
     router = Router(hostname="example")
-    router.add_filter(SandboxFilter("totals", {"source": TOTALS_LUA}),
-                      "Type == 'web.request'", ticker_interval=60,
-                      timer_event_on_shutdown=True)
-    router.add_output(Printer("printer"),
-                      "Type == 'heka.sandbox-output' || Severity <= 3")
+    router.add_filter(
+        SandboxFilter("totals", {"source": TOTALS_LUA}),
+        "Type == 'web.request'",
+        ticker_interval=60,
+        timer_event_on_shutdown=True,
+    )
+    router.add_output(
+        Printer("printer"), "Type == 'heka.sandbox-output' || Severity <= 3"
+    )
     for i in range(10):
-        router.inject(Message.new(
-            type="web.request", logger="web", severity=3 if i == 7 else 6,
-            payload=f"GET /page/{i}", fields=[Field("bytes", 100 * i)]))
+        router.inject(
+            Message.new(
+                type="web.request",
+                logger="web",
+                severity=3 if i == 7 else 6,
+                payload=f"GET /page/{i}",
+                fields=[Field("bytes", 100 * i)],
+            )
+        )
     router.close()
     report = router.report()
     print(json.dumps(report["plugins"], indent=2, sort_keys=True))

@@ -29,10 +29,17 @@ class Counter(Filter):
         pass
 
 
-@pytest.mark.parametrize(("cls", "category"), [
-    (Input, "Input"), (Splitter, "Splitter"), (Decoder, "Decoder"),
-    (Filter, "Filter"), (Encoder, "Encoder"), (Output, "Output"),
-])
+@pytest.mark.parametrize(
+    ("cls", "category"),
+    [
+        (Input, "Input"),
+        (Splitter, "Splitter"),
+        (Decoder, "Decoder"),
+        (Filter, "Filter"),
+        (Encoder, "Encoder"),
+        (Output, "Output"),
+    ],
+)
 def test_categories(cls: type[Plugin], category: str) -> None:
     assert cls.category == category
     assert issubclass(cls, Plugin)
@@ -62,8 +69,9 @@ def test_unimplemented_hooks_raise() -> None:
 
 def test_context_passes_injections_and_names_the_logger() -> None:
     seen: list[Any] = []
-    ctx = PluginContext("f1", seen.append, hostname="h", pid=7,
-                        base_dir="/tmp")
+    ctx = PluginContext(
+        "f1", seen.append, hostname="h", pid=7, base_dir="/tmp"
+    )
     p = Counter("f1")
     p.start(ctx)
     assert p.context is ctx
@@ -101,9 +109,12 @@ class _FakeEntryPoint:
 
 
 def test_entry_point_plugins_are_found_by_type_name(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    eps = [_FakeEntryPoint("ThirdPartyOutput", Counter),
-           _FakeEntryPoint("NotAPlugin", len)]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    eps = [
+        _FakeEntryPoint("ThirdPartyOutput", Counter),
+        _FakeEntryPoint("NotAPlugin", len),
+    ]
 
     def entry_points(group: str) -> list[_FakeEntryPoint]:
         return eps if group == "hekapy.plugins" else []

@@ -1,5 +1,4 @@
-"""Router routing rules: order, loops, circular refusal, signers, changes.
-"""
+"""Router routing rules: order, loops, circular refusal, signers, changes."""
 
 from __future__ import annotations
 
@@ -26,8 +25,9 @@ from hekapy.plugins import Filter, Output, PluginExit
 
 
 def msg(type_: str = "t", n: int = 0, **headers: Any) -> Message:
-    return Message.new(type=type_, payload=str(n),
-                       fields=[Field("n", n)], **headers)
+    return Message.new(
+        type=type_, payload=str(n), fields=[Field("n", n)], **headers
+    )
 
 
 class Collect(Output):
@@ -39,8 +39,9 @@ class Collect(Output):
 
     def process_message(self, pack: Pack) -> None:
         m = pack.message
-        self.got.append((m.type or "", m.payload or "", pack.loop_count,
-                         pack.signer))
+        self.got.append(
+            (m.type or "", m.payload or "", pack.loop_count, pack.signer)
+        )
 
     def payloads(self) -> list[str]:
         return [g[1] for g in self.got]
@@ -82,8 +83,11 @@ def test_inject_accepts_message_bytes_and_pack() -> None:
     r.inject(msg(n=2).encode())
     r.inject(Pack(msg(n=3).encode(), signer="s"))
     r.drain()
-    assert out.got == [("t", "1", 0, None), ("t", "2", 0, None),
-                       ("t", "3", 0, "s")]
+    assert out.got == [
+        ("t", "1", 0, None),
+        ("t", "2", 0, None),
+        ("t", "3", 0, "s"),
+    ]
     with pytest.raises(TypeError, match="cannot route 'str'"):
         r.inject("nope")  # type: ignore[arg-type]
 
@@ -125,7 +129,8 @@ def test_message_loop_limit(loops: int) -> None:
     errors = ping.errors + pong.errors
     assert len(errors) == 1
     assert str(errors[0]).startswith(
-        f"exceeded MaxMsgLoops: loop count {loops + 1}")
+        f"exceeded MaxMsgLoops: loop count {loops + 1}"
+    )
     rep = r.report()["plugins"]
     assert rep["ping"]["injected"] + rep["pong"]["injected"] == loops
 
@@ -144,7 +149,8 @@ def test_filter_matching_its_own_injection_is_refused() -> None:
     r.drain()
     assert [str(e) for e in f.errors] == [
         "creates a circular reference (matches this plugin's "
-        "message_matcher \"Type == 'a'\") in plugin 'echo'"]
+        "message_matcher \"Type == 'a'\") in plugin 'echo'"
+    ]
     assert out.payloads() == ["0"]
     assert r.report()["plugins"]["echo"]["injected"] == 0
 
@@ -170,8 +176,11 @@ def test_message_signer_selects_by_verified_signer() -> None:
     signed, anyone = Collect("signed"), Collect("anyone")
     r.add_output(signed, "TRUE", message_signer="ops")
     r.add_output(anyone, "TRUE")
-    data = (frame(msg(n=1).encode(), ops) + frame(msg(n=2).encode())
-            + frame(msg(n=3).encode(), Signer("ops", "wrong", 1)))
+    data = (
+        frame(msg(n=1).encode(), ops)
+        + frame(msg(n=2).encode())
+        + frame(msg(n=3).encode(), Signer("ops", "wrong", 1))
+    )
     assert r.feed(data[:10]) == 0
     assert r.feed(data[10:]) == 2
     r.drain()
@@ -214,8 +223,9 @@ def test_remove_without_drain_drops_and_counts() -> None:
         r.inject(msg(n=n))
     assert entered.wait(5)
     runner = r._by_name["a"]
-    remover = threading.Thread(target=r.remove, args=("a",),
-                               kwargs={"drain": False})
+    remover = threading.Thread(
+        target=r.remove, args=("a",), kwargs={"drain": False}
+    )
     remover.start()
     deadline = time.monotonic() + 5
     while runner.dropped < 4 and time.monotonic() < deadline:
@@ -238,7 +248,8 @@ def test_duplicate_name_is_refused() -> None:
 
 @pytest.mark.parametrize("threaded", [False, True])
 def test_plugin_that_raises_is_counted_and_router_goes_on(
-        threaded: bool, caplog: pytest.LogCaptureFixture) -> None:
+    threaded: bool, caplog: pytest.LogCaptureFixture
+) -> None:
     class Flaky(Output):
         seen: list[int] = []
 
@@ -264,20 +275,31 @@ def test_plugin_that_raises_is_counted_and_router_goes_on(
     assert len(good.got) == 9
     errors = [rec for rec in caplog.records if rec.levelno == logging.ERROR]
     assert len(errors) == 3
-    assert all(rec.name == "hekapy.router" and "flaky" in rec.getMessage()
-               for rec in errors)
+    assert all(
+        rec.name == "hekapy.router" and "flaky" in rec.getMessage()
+        for rec in errors
+    )
     r.close()
 
 
-@pytest.mark.parametrize(("exc", "mtype", "payload"), [
-    (SandboxTerminated("lua", "process_message() boom"),
-     "heka.sandbox-terminated", "process_message() boom"),
-    (PluginExit("disk gone"), "heka.terminated",
-     "dying (type Dying) terminated. Error: disk gone"),
-])
+@pytest.mark.parametrize(
+    ("exc", "mtype", "payload"),
+    [
+        (
+            SandboxTerminated("lua", "process_message() boom"),
+            "heka.sandbox-terminated",
+            "process_message() boom",
+        ),
+        (
+            PluginExit("disk gone"),
+            "heka.terminated",
+            "dying (type Dying) terminated. Error: disk gone",
+        ),
+    ],
+)
 def test_plugin_that_dies_is_removed_and_announced(
-        exc: Exception, mtype: str, payload: str,
-        caplog: pytest.LogCaptureFixture) -> None:
+    exc: Exception, mtype: str, payload: str, caplog: pytest.LogCaptureFixture
+) -> None:
     class Dying(Filter):
         stopped = False
 
@@ -318,12 +340,28 @@ def test_report_dict_and_all_report_message() -> None:
     r.drain()
     rep = r.report()
     f = rep["plugins"]["f"]
-    assert {k: f[k] for k in ("kind", "matched", "processed", "failed",
-                              "injected", "dropped", "queue_length",
-                              "queue_capacity")} == {
-        "kind": "filter", "matched": 3, "processed": 3, "failed": 0,
-        "injected": 3, "dropped": 0, "queue_length": 0,
-        "queue_capacity": 0}
+    assert {
+        k: f[k]
+        for k in (
+            "kind",
+            "matched",
+            "processed",
+            "failed",
+            "injected",
+            "dropped",
+            "queue_length",
+            "queue_capacity",
+        )
+    } == {
+        "kind": "filter",
+        "matched": 3,
+        "processed": 3,
+        "failed": 0,
+        "injected": 3,
+        "dropped": 0,
+        "queue_length": 0,
+        "queue_capacity": 0,
+    }
     assert rep["router"]["routed"] == 6
     assert rep["router"]["blocked_on"] is None
     r.send_report()
@@ -331,12 +369,21 @@ def test_report_dict_and_all_report_message() -> None:
     (m,) = [p for p in r._by_name["reports"].plugin.got]
     assert m[0] == "heka.all-report"
     body = json.loads(m[1])
-    assert set(body) == {"globals", "inputs", "splitters", "decoders",
-                         "filters", "outputs", "encoders"}
+    assert set(body) == {
+        "globals",
+        "inputs",
+        "splitters",
+        "decoders",
+        "filters",
+        "outputs",
+        "encoders",
+    }
     (entry,) = body["filters"]
     assert entry["Name"] == "f"
-    assert entry["InjectMessageCount"] == {"value": 3,
-                                           "representation": "count"}
+    assert entry["InjectMessageCount"] == {
+        "value": 3,
+        "representation": "count",
+    }
     assert entry["InChanCapacity"]["value"] == 0
     assert body["outputs"][0]["Name"] == "reports"
     assert body["globals"][0]["ProcessMessageCount"]["value"] == 6
@@ -363,13 +410,16 @@ def test_report_includes_plugin_stats() -> None:
     r = Router()
     r.add_output(WithStats("s"), "TRUE")
     assert r.report()["plugins"]["s"]["stats"] == {
-        "memory": 1000, "max_memory": 2000}
+        "memory": 1000,
+        "max_memory": 2000,
+    }
     entry = json.loads(r.report_message().payload or "")["outputs"][0]
     assert entry["Memory"] == {"value": 1000, "representation": "B"}
 
 
 def test_undecodable_bytes_are_counted_not_routed(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     r = Router()
     out = Collect()
     r.add_output(out, "TRUE")
@@ -393,8 +443,9 @@ def test_timers_fire_and_final_timer_on_close() -> None:
             calls.append(ns)
 
     r = Router()
-    r.add_output(Timed("t"), "TRUE", ticker_interval=2,
-                 timer_event_on_shutdown=True)
+    r.add_output(
+        Timed("t"), "TRUE", ticker_interval=2, timer_event_on_shutdown=True
+    )
     r.tick(now=0)
     assert calls == []
     r.tick(now=10**9)

@@ -20,8 +20,11 @@ def msg(n: int, type_: str = "t") -> Message:
 
 
 class Collect(Output):
-    def __init__(self, name: str, gate: threading.Event | None = None,
-                 ) -> None:
+    def __init__(
+        self,
+        name: str,
+        gate: threading.Event | None = None,
+    ) -> None:
         super().__init__(name)
         self.gate = gate
         self.got: list[int] = []
@@ -46,7 +49,8 @@ def test_slow_output_blocks_only_when_its_queue_is_full() -> None:
     r.add_output(slow, "TRUE", threaded=True, queue_size=5)
     r.add_output(fast, "TRUE", threaded=True, queue_size=100)
     feeder = threading.Thread(
-        target=lambda: [r.inject(msg(n)) for n in range(50)])
+        target=lambda: [r.inject(msg(n)) for n in range(50)]
+    )
     feeder.start()
     try:
         until(lambda: r.report()["router"]["blocked_on"] == "slow")
@@ -69,7 +73,8 @@ def test_slow_output_blocks_only_when_its_queue_is_full() -> None:
     assert rep["router"]["blocked_on"] is None
     assert rep["router"]["wait_seconds"] >= 0.05
     assert rep["router"]["wait_seconds"] == pytest.approx(
-        sum(p["wait_seconds"] for p in rep["plugins"].values()))
+        sum(p["wait_seconds"] for p in rep["plugins"].values())
+    )
 
 
 def test_slow_output_that_drops_never_blocks_the_router() -> None:
@@ -134,8 +139,7 @@ def test_threaded_timer_fires_on_the_worker() -> None:
             fired.set()
 
     r = Router()
-    r.add_output(Timed("timed"), "TRUE", threaded=True,
-                 ticker_interval=0.01)
+    r.add_output(Timed("timed"), "TRUE", threaded=True, ticker_interval=0.01)
     assert fired.wait(WAIT)
     r.close()
     assert names[0] == "hekapy-timed"
@@ -164,8 +168,7 @@ def test_asyncio_run_and_ainject() -> None:
     assert rep["routed"] == 40
 
 
-def test_ainject_waits_for_a_threaded_plugin_without_blocking_loop(
-        ) -> None:
+def test_ainject_waits_for_a_threaded_plugin_without_blocking_loop() -> None:
     gate = threading.Event()
 
     async def main() -> list[int]:
@@ -237,8 +240,9 @@ def test_many_producer_threads_keep_each_producers_order() -> None:
         for n in range(300):
             r.inject(msg(n, tag))
 
-    producers = [threading.Thread(target=produce, args=(f"p{i}",))
-                 for i in range(4)]
+    producers = [
+        threading.Thread(target=produce, args=(f"p{i}",)) for i in range(4)
+    ]
     for t in producers:
         t.start()
     for t in producers:

@@ -24,8 +24,9 @@ def stream() -> tuple[bytes, Signer]:
     ops = Signer("ops", "k", 1)
     parts = []
     for n in range(20):
-        m = Message(type="t", severity=n % 8, payload=str(n),
-                    fields=[Field("n", n)])
+        m = Message(
+            type="t", severity=n % 8, payload=str(n), fields=[Field("n", n)]
+        )
         parts.append(frame(m.encode(), ops if n % 5 == 0 else None))
         if n == 7:
             parts.append(frame(b"\x0a\x09short"))
@@ -34,7 +35,8 @@ def stream() -> tuple[bytes, Signer]:
 
 @pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
 def test_route_chunk_delivers_matches_and_rejects_bad_records(
-        impl: ModuleType, chunk: int) -> None:
+    impl: ModuleType, chunk: int
+) -> None:
     data, ops = stream()
     reader = impl.StreamReader(signers=[ops])
     view = impl.MessageView(Message(type="x").encode())
@@ -51,22 +53,36 @@ def test_route_chunk_delivers_matches_and_rejects_bad_records(
     route = _route_chunk(impl)
     total = 0
     for pos in range(0, len(data), chunk):
-        total += route(reader, data[pos:pos + chunk], view, Matchers(),
-                       deliver, bad.append)
+        total += route(
+            reader,
+            data[pos : pos + chunk],
+            view,
+            Matchers(),
+            deliver,
+            bad.append,
+        )
     assert total == 21
-    assert got == [(0, "ops", [0]), (3, None, [3]), (8, None, [0]),
-                   (11, None, [3]), (16, None, [0]), (19, None, [3])]
+    assert got == [
+        (0, "ops", [0]),
+        (3, None, [3]),
+        (8, None, [0]),
+        (11, None, [3]),
+        (16, None, [0]),
+        (19, None, [3]),
+    ]
     assert len(bad) == 1
     assert reader.counters["garbage_bytes"] == 7
 
 
 def test_route_chunk_with_a_matcher_set_and_with_none(
-        impl: ModuleType) -> None:
+    impl: ModuleType,
+) -> None:
     from hekapy.matcher import Matcher, MatcherSet
 
     data, ops = stream()
-    mset = MatcherSet([Matcher("Severity == 3"), Matcher("Fields[n] < 2"),
-                       Matcher("FALSE")])
+    mset = MatcherSet(
+        [Matcher("Severity == 3"), Matcher("Fields[n] < 2"), Matcher("FALSE")]
+    )
     route = _route_chunk(impl)
     got: list[tuple[int, Any]] = []
 

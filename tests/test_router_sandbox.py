@@ -31,7 +31,8 @@ def sandbox(name: str, body: str) -> SandboxFilter:
 
 @pytest.mark.parametrize("threaded", [False, True])
 def test_lua_error_terminates_the_sandbox_and_is_routed(
-        threaded: bool, caplog: pytest.LogCaptureFixture) -> None:
+    threaded: bool, caplog: pytest.LogCaptureFixture
+) -> None:
     lua = """
     function process_message()
         if read_message("Fields[n]") == 3 then error("boom") end
@@ -70,8 +71,7 @@ def test_negative_status_counts_a_failure_and_goes_on() -> None:
     for n in range(6):
         r.inject(msg(n))
     rep = r.report()["plugins"]["odd"]
-    assert (rep["processed"], rep["failed"], rep["state"]) == (
-        6, 3, "running")
+    assert (rep["processed"], rep["failed"], rep["state"]) == (6, 3, "running")
     r.close()
 
 

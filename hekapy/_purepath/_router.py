@@ -17,11 +17,15 @@ from typing import Any
 from hekapy._errors import DecodeError
 
 
-def route_chunk(reader: Any, data: bytes, view: Any, matchers: Any,
-                deliver: Callable[[bytes, str | None, list[int]], None],
-                reject: Callable[[DecodeError], None]) -> int:
-    """Route the records ``data`` completes; return how many there were.
-    """
+def route_chunk(
+    reader: Any,
+    data: bytes,
+    view: Any,
+    matchers: Any,
+    deliver: Callable[[bytes, str | None, list[int]], None],
+    reject: Callable[[DecodeError], None],
+) -> int:
+    """Route the records ``data`` completes; return how many there were."""
     records = reader.feed(data)
     if matchers is None:
         return len(records)

@@ -628,6 +628,8 @@ class Router:
         """
         if self._async_lock is None:
             self._async_lock = asyncio.Lock()
+        if self._closed:
+            raise ValueError("router is closed")
         pack = to_pack(message)
         async with self._async_lock:
             with self._route_lock:
