@@ -21,6 +21,8 @@ bool and never raises.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 # Item kinds and quantifiers (the compiled twin uses the same codes).
 SINGLE, BALANCE, FRONTIER = 0, 1, 2
 ONE, STAR, OPT = 0, 1, 2
@@ -36,11 +38,11 @@ class LuaPatternError(ValueError):
         self.offset = offset
 
 
-def _class_table(test: object) -> bytes:
-    return bytes(1 if test(c) else 0 for c in range(256))  # type: ignore
+def _class_table(test: Callable[[int], bool]) -> bytes:
+    return bytes(1 if test(c) else 0 for c in range(256))
 
 
-_CLASSES = {
+_CLASSES: dict[int, Callable[[int], bool]] = {
     ord("a"): lambda c: 65 <= c <= 90 or 97 <= c <= 122,
     ord("c"): lambda c: c < 32 or c == 127,
     ord("d"): lambda c: 48 <= c <= 57,

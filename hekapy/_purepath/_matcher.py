@@ -155,9 +155,10 @@ def regex_match(rx: Any) -> Any:
     inner = getattr(rx, "_regexp", None)
     anchor = getattr(getattr(type(inner), "Anchor", None), "UNANCHORED",
                      None)
-    if anchor is None or not hasattr(inner, "Match"):
+    match = getattr(inner, "Match", None)
+    if anchor is None or match is None:
         return None
-    return partial(inner.Match, anchor)
+    return partial(match, anchor)
 
 
 class MatchProgram:

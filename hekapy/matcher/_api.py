@@ -83,7 +83,7 @@ class MatcherSet(_Program):
     share it.
     """
 
-    matches = _Program.match_list
+    matches = _Program.match_list  # type: ignore[assignment]
     mask = _Program.match_mask
 
     def __init__(self, matchers: Iterable[Matcher]) -> None:

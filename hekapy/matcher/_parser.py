@@ -17,6 +17,7 @@ What a variable may be compared with depends on the dialect (see
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 from hekapy._errors import MatcherSyntaxError
 from hekapy.matcher import _literals as lit
@@ -190,10 +191,10 @@ class Parser:
             self._count(col)
             return Const(value == "TRUE")
         if kind == "field":
-            name, fi, ai = value  # type: ignore[misc]
+            name, fi, ai = cast(tuple[bytes, int, int], value)
             operand = Operand(FIELD, name, fi, ai)
         elif kind == "name" and value in HEADER_NAMES:
-            operand = self._header(HEADER_NAMES[value])  # type: ignore
+            operand = self._header(HEADER_NAMES[value])
         elif value == "NIL":
             raise self.error("NIL can only follow == or != as the value "
                              "a field is compared with", col)
@@ -261,7 +262,7 @@ class Parser:
             return lit.regex(str(value), fail)
         if kind != "string":
             raise fail(expected)
-        data, plain = value  # type: ignore[misc]
+        data, plain = cast(tuple[bytes, bool], value)
         text = _quote(data)
         if "pattern" in allowed:
             return lit.lua_pattern(data, plain, text + "%" * plain, fail)
