@@ -347,3 +347,23 @@ def test_http_output_bad_config(config: dict[str, object]) -> None:
 
 def test_unused_env_var_guard() -> None:
     assert "HEKAPY_TEST_NEVER_SET" not in os.environ
+
+
+def test_tcp_output_out_of_retries_terminates(tmp_path: Path) -> None:
+    from hekapy.plugins._api import PluginExit
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = TcpOutput("t", {"address": f"127.0.0.1:{port}",
+                          "retries": {"max_retries": 1, "delay": "10ms",
+                                      "max_jitter": "0s"}})
+    out.start(ctx("t", tmp_path))
+    out.process_message(pack(1))
+    deadline = time.monotonic() + 5
+    while out.dead is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with pytest.raises(PluginExit, match="cannot connect"):
+        out.process_message(pack(2))
+    out.stop()
+    assert out.pending() > 0  # kept on disk for the next start

@@ -265,6 +265,9 @@ class LogstreamerInput(Input):
 
     def start(self, context: Any) -> None:
         super().start(context)
+        if not os.path.isdir(self.config["log_directory"]):
+            context.logger.warning("log_directory %r does not exist",
+                                   self.config["log_directory"])
         for name, files in self._scan().items():
             self.streams[name] = _Stream(name, files)
 

@@ -115,6 +115,7 @@ class TcpOutput(EncodingOutput):
         self._sent_since_connect = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.dead: PluginExit | None = None
         self.counters = {"sent": 0, "dropped": 0, "reconnects": 0,
                          "resent_after_failure": 0}
 
@@ -204,6 +205,8 @@ class TcpOutput(EncodingOutput):
         data = self.encode(pack)
         if data is None:
             return
+        if self.dead is not None:
+            raise self.dead
         q = self.queue
         if q is None:
             while True:
@@ -228,6 +231,15 @@ class TcpOutput(EncodingOutput):
         q.append(data)
 
     def _sender(self) -> None:
+        try:
+            self._send_loop()
+        except PluginExit as exc:
+            self.dead = exc
+            if self.context is not None:
+                self.context.logger.error("%s; records stay queued in %s",
+                                          exc, self.queue and self.queue.dir)
+
+    def _send_loop(self) -> None:
         q = self.queue
         assert q is not None
         acked: Cursor = q.cursor
