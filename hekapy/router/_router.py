@@ -289,10 +289,21 @@ class Router:
         ------
         KeyError
             When no plugin has that name.
+
+        Notes
+        -----
+        Call it from outside the plugins' hooks: it waits until no
+        message is being routed, so an inline plugin is never stopped
+        while it handles one.
         """
-        runner = self._detach(name)
-        if not drain:
-            runner.discard_queue()
+        with self._route_lock:
+            runner = self._detach(name)
+            if not drain:
+                runner.discard_queue()
+            if not runner.threaded:
+                runner.stop(drain and runner.final_timer)
+                self._route_pending()
+                return
         runner.stop(drain and runner.final_timer)
 
     def _detach(self, name: str) -> Runner:
