@@ -85,6 +85,14 @@ cdef struct MValue:
     double d
 
 
+cdef struct MScratch:
+    # Per-message state: test results (-1 not run yet), operand values.
+    signed char* results
+    MValue* values
+    unsigned char* loaded
+    unsigned char uuid_text[36]
+
+
 cdef const char* HEX = b"0123456789abcdef"
 
 
@@ -195,13 +203,10 @@ cdef class MatchProgram:
     cdef MCode* code
     cdef int* entry
     cdef int nops, ntests, ncode, nentries
-    cdef signed char* results
-    cdef MValue* values
-    cdef unsigned char* loaded
+    cdef MScratch own
     cdef list _keep
     cdef MessageView _view
-    cdef bint _busy
-    cdef unsigned char uuid_text[36]
+    cdef bint _busy, _scratch_busy
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
@@ -209,9 +214,9 @@ cdef class MatchProgram:
         self.tests = NULL
         self.code = NULL
         self.entry = NULL
-        self.results = NULL
-        self.values = NULL
-        self.loaded = NULL
+        self.own.results = NULL
+        self.own.values = NULL
+        self.own.loaded = NULL
         self.nops = self.ntests = self.ncode = self.nentries = 0
 
     def __dealloc__(self):
@@ -219,14 +224,12 @@ cdef class MatchProgram:
         free(self.tests)
         free(self.code)
         free(self.entry)
-        free(self.results)
-        free(self.values)
-        free(self.loaded)
+        _free_scratch(&self.own)
 
     def __init__(self, operands, tests, code, entries):
         self._keep = []
         self._view = MessageView(b"")
-        self._busy = False
+        self._busy = self._scratch_busy = False
         self._alloc(len(operands), len(tests), len(code), len(entries))
         self._load_operands(operands)
         self._load_tests(tests)
@@ -239,13 +242,10 @@ cdef class MatchProgram:
         self.tests = <MTest*>malloc((ntests + 1) * sizeof(MTest))
         self.code = <MCode*>malloc((ncode + 1) * sizeof(MCode))
         self.entry = <int*>malloc((nentries + 1) * sizeof(int))
-        self.results = <signed char*>malloc(ntests + 1)
-        self.values = <MValue*>malloc((nops + 1) * sizeof(MValue))
-        self.loaded = <unsigned char*>malloc(nops + 1)
         if self.ops == NULL or self.tests == NULL or self.code == NULL \
-                or self.entry == NULL or self.results == NULL \
-                or self.values == NULL or self.loaded == NULL:
+                or self.entry == NULL:
             raise MemoryError()
+        _alloc_scratch(&self.own, ntests, nops)
 
     cdef _load_operands(self, operands):
         cdef int k
@@ -319,25 +319,31 @@ cdef class MatchProgram:
         Message.
         """
         cdef MessageView view = self._acquire(msg)
+        cdef MScratch* s = NULL
         cdef bint hit
         try:
-            self._reset()
-            hit = self._run(view, self.entry[0])
+            s = self._enter()
+            _reset_scratch(s, self.ntests, self.nops)
+            hit = self._run_s(view, self.entry[0], s)
         finally:
+            self._leave(s)
             self._release(view)
         return hit
 
     def match_list(self, msg):
         """Indices (ascending) of the matchers that match ``msg``."""
         cdef MessageView view = self._acquire(msg)
+        cdef MScratch* s = NULL
         cdef list out = []
         cdef int k
         try:
-            self._reset()
+            s = self._enter()
+            _reset_scratch(s, self.ntests, self.nops)
             for k in range(self.nentries):
-                if self._run(view, self.entry[k]):
+                if self._run_s(view, self.entry[k], s):
                     out.append(k)
         finally:
+            self._leave(s)
             self._release(view)
         return out
 
@@ -346,16 +352,19 @@ cdef class MatchProgram:
         cdef MessageView view = self._acquire(msg)
         cdef unsigned long long low = 0
         cdef object high = 0
+        cdef MScratch* s = NULL
         cdef int k
         try:
-            self._reset()
+            s = self._enter()
+            _reset_scratch(s, self.ntests, self.nops)
             for k in range(self.nentries):
-                if self._run(view, self.entry[k]):
+                if self._run_s(view, self.entry[k], s):
                     if k < 64:
                         low |= (<unsigned long long>1) << k
                     else:
                         high |= 1 << k
         finally:
+            self._leave(s)
             self._release(view)
         return high | low if high else low
 
@@ -385,29 +394,64 @@ cdef class MatchProgram:
         if view is self._view:
             self._busy = False
 
+    cdef MScratch* _enter(self) except NULL:
+        # The program's own scratch, or a fresh one when a call is
+        # already using it (another thread inside a regex call: RE2 runs
+        # without the GIL).
+        cdef MScratch* s
+        if not self._scratch_busy:
+            self._scratch_busy = True
+            return &self.own
+        s = <MScratch*>malloc(sizeof(MScratch))
+        if s == NULL:
+            raise MemoryError()
+        s.results = NULL
+        s.values = NULL
+        s.loaded = NULL
+        try:
+            _alloc_scratch(s, self.ntests, self.nops)
+        except MemoryError:
+            _free_scratch(s)
+            free(s)
+            raise
+        return s
+
+    cdef void _leave(self, MScratch* s) noexcept:
+        if s == &self.own:
+            self._scratch_busy = False
+        elif s != NULL:
+            _free_scratch(s)
+            free(s)
+
+    # The router's compiled loop calls these two with the program's own
+    # scratch; they are not re-entrant.
     cdef inline void _reset(self) noexcept:
-        memset(self.results, -1, self.ntests)
-        memset(self.loaded, 0, self.nops)
+        _reset_scratch(&self.own, self.ntests, self.nops)
 
     cdef bint _run(self, MessageView view, int pc) except -1:
+        return self._run_s(view, pc, &self.own)
+
+    cdef bint _run_s(self, MessageView view, int pc,
+                     MScratch* s) except -1:
         cdef MCode* c
         cdef int r
         while pc >= 0:
             c = &self.code[pc]
-            r = self.results[c.test]
+            r = s.results[c.test]
             if r < 0:
-                r = self._test(view, c.test)
-                self.results[c.test] = r
+                r = self._test(view, c.test, s)
+                s.results[c.test] = r
             pc = c.on_true if r else c.on_false
         return pc == M_ACCEPT
 
-    cdef int _test(self, MessageView view, int k) except -1:
+    cdef int _test(self, MessageView view, int k,
+                   MScratch* s) except -1:
         cdef MTest* t = &self.tests[k]
-        cdef MValue* v = &self.values[t.operand]
+        cdef MValue* v = &s.values[t.operand]
         cdef int op = t.op, kind = t.kind
-        if not self.loaded[t.operand]:
-            self._read(view, t.operand, v)
-            self.loaded[t.operand] = 1
+        if not s.loaded[t.operand]:
+            self._read(view, t.operand, v, s)
+            s.loaded[t.operand] = 1
         if kind == K_NIL:
             return (v.tag <= T_ABSENT) == (op == M_EQ)
         if v.tag == T_MISSING:
@@ -455,7 +499,8 @@ cdef class MatchProgram:
             return (<object>t.obj)(text, 0, v.n)[0][0] >= 0
         return (<object>t.obj)(text) is not None
 
-    cdef int _read(self, MessageView view, int k, MValue* v) except -1:
+    cdef int _read(self, MessageView view, int k, MValue* v,
+                   MScratch* s) except -1:
         cdef MOperand* o = &self.ops[k]
         cdef int src = o.source & 15
         cdef Py_ssize_t off
@@ -485,25 +530,8 @@ cdef class MatchProgram:
         v.p = view.buf + off
         v.n = view.str_len[src]
         if o.source & S_UUID_TEXT:
-            self._uuid_text(v)
+            _uuid_text(v, s.uuid_text)
         return 0
-
-    cdef void _uuid_text(self, MValue* v) noexcept:
-        cdef int i, j = 0
-        cdef unsigned char b
-        if v.n != 16:
-            v.n = 0
-            return
-        for i in range(16):
-            if i == 4 or i == 6 or i == 8 or i == 10:
-                self.uuid_text[j] = 45  # '-'
-                j += 1
-            b = v.p[i]
-            self.uuid_text[j] = HEX[b >> 4]
-            self.uuid_text[j + 1] = HEX[b & 15]
-            j += 2
-        v.p = self.uuid_text
-        v.n = 36
 
     cdef int _read_field(self, MessageView view, MOperand* o,
                          MValue* v) except -1:
@@ -525,3 +553,46 @@ cdef class MatchProgram:
         elif view.value_int(i, o.ai, &v.i):
             v.tag = T_INT if vt == 2 else T_BOOL
         return 0
+
+
+cdef void _uuid_text(MValue* v, unsigned char* out) noexcept:
+    # The Uuid as Heka prints it: 36 lower-case characters with dashes.
+    cdef int i, j = 0
+    cdef unsigned char b
+    if v.n != 16:
+        v.n = 0
+        return
+    for i in range(16):
+        if i == 4 or i == 6 or i == 8 or i == 10:
+            out[j] = 45  # '-'
+            j += 1
+        b = v.p[i]
+        out[j] = HEX[b >> 4]
+        out[j + 1] = HEX[b & 15]
+        j += 2
+    v.p = out
+    v.n = 36
+
+
+cdef int _alloc_scratch(MScratch* s, int ntests, int nops) except -1:
+    s.results = <signed char*>malloc(ntests + 1)
+    s.values = <MValue*>malloc((nops + 1) * sizeof(MValue))
+    s.loaded = <unsigned char*>malloc(nops + 1)
+    if s.results == NULL or s.values == NULL or s.loaded == NULL:
+        raise MemoryError()
+    return 0
+
+
+cdef void _free_scratch(MScratch* s) noexcept:
+    free(s.results)
+    free(s.values)
+    free(s.loaded)
+    s.results = NULL
+    s.values = NULL
+    s.loaded = NULL
+
+
+cdef inline void _reset_scratch(MScratch* s, int ntests,
+                                int nops) noexcept:
+    memset(s.results, -1, ntests)
+    memset(s.loaded, 0, nops)

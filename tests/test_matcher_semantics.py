@@ -234,3 +234,34 @@ def test_matcher_set_mixes_dialects() -> None:
                        Matcher("Pid == 0", "lua_sandbox"),
                        Matcher("Pid == NIL", "lua_sandbox")])
     assert mset.matches(raw) == [0, 2]
+
+
+def test_threads_share_one_matcher_set(impl: ModuleType) -> None:
+    # RE2 runs without the GIL, so two threads can be inside one
+    # program at once; each call must still see only its own message.
+    import threading
+
+    long_a = "a" * 20000
+    one = Message(type="one", payload=long_a + "x",
+                  fields=[Field("f", "p")]).encode()
+    two = Message(type="two", payload=long_a + "y",
+                  fields=[Field("f", "q")]).encode()
+    program = build([parse(e) for e in (
+        "Payload =~ /a+x$/ && Type == 'one' && Fields[f] == 'p'",
+        "Payload =~ /a+y$/ && Type == 'two' && Fields[f] == 'q'",
+        "Uuid == '' && Payload =~ /(a|b)+z/")], impl)
+    wrong: list[object] = []
+
+    def hammer(raw: bytes, expected: list[int]) -> None:
+        for _ in range(150):
+            got = program.match_list(raw)
+            if got != expected:
+                wrong.append(got)
+
+    threads = [threading.Thread(target=hammer, args=(one, [0])),
+               threading.Thread(target=hammer, args=(two, [1]))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not wrong
