@@ -10,7 +10,7 @@ from _vectors import GOLDEN
 
 from hekapy import DecodeError, Field, Message
 
-CASES = Path(__file__).resolve().parents[1] / "tests" / "data"
+CASES = Path(__file__).resolve().parent / "data" / "matcher"
 SPEC_MESSAGE = bytes.fromhex(json.loads(
     (CASES / "matcher_heka.json").read_text())["message_hex"])
 
