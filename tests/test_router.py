@@ -469,3 +469,20 @@ def test_bad_options_are_refused() -> None:
     with pytest.raises(ValueError, match="queue_size must be at least 1"):
         r.add_output(Collect("b"), "TRUE", queue_size=-1)
     assert r.plugins == []
+
+
+def test_injecting_a_pack_routes_a_new_one() -> None:
+    made = Pack(msg("derived", 9).encode(), signer="ops", loop_count=7)
+
+    class Forward(Filter):
+        def process_message(self, pack: Pack) -> None:
+            self.context.inject(made)
+
+    r = Router()
+    out = Collect()
+    r.add_filter(Forward("fwd"), "Type == 't'")
+    r.add_output(out, "Type == 'derived'")
+    r.inject(msg(n=1))
+    r.drain()
+    assert (made.loop_count, made.signer) == (7, "ops")
+    assert out.got == [("derived", "9", 1, None)]

@@ -467,8 +467,11 @@ class Router:
     ) -> None:
         parent = runner.current
         loops = (parent.loop_count if parent is not None else 0) + 1
-        pack = to_pack(message)
-        pack.loop_count = loops
+        if isinstance(message, Pack):
+            # a new pack: the one given may still be on its way elsewhere
+            pack = Pack(message.raw, None, loops)
+        else:
+            pack = to_pack(message, loops)
         if loops > self.max_message_loops:
             raise InjectError(
                 f"exceeded MaxMsgLoops: loop count {loops!r} is over "
