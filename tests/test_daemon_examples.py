@@ -77,7 +77,9 @@ def test_main_job_example(tmp_path: Path) -> None:
                 for f in ("test-zeus.log", "access_pathsetfreq.log",
                           "access_webinj.log"))
     assert len(messages) == lines
-    assert "decode failures" in done.stderr
+    assert f"{lines} records, {lines} messages, 0 decode failures" in \
+        done.stderr
+    assert all(m.logger == "access_logs" for m in messages)
     reports = (out / "reports.txt").read_text()
     assert reports.strip()
     assert str(out / "reports.txt") in done.stdout
