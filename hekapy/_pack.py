@@ -50,3 +50,24 @@ class Pack:
     def __repr__(self) -> str:
         return (f"Pack(<{len(self.raw)} bytes>, signer={self.signer!r}, "
                 f"loop_count={self.loop_count})")
+
+
+def to_pack(message: Message | Pack | bytes, loop_count: int = 0) -> Pack:
+    """Wrap what a caller or plugin hands the router as a Pack.
+
+    A Pack is returned as it is; a Message or protobuf bytes get a new
+    Pack with ``loop_count``.
+
+    Raises
+    ------
+    TypeError
+        For anything else.
+    """
+    if isinstance(message, Pack):
+        return message
+    if isinstance(message, Message):
+        return Pack.from_message(message, loop_count=loop_count)
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return Pack(bytes(message), loop_count=loop_count)
+    raise TypeError(f"cannot route {type(message).__name__!r}: expected "
+                    "hekapy.Message, hekapy.Pack or bytes")

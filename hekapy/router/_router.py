@@ -32,8 +32,9 @@ from typing import Any
 from hekapy._errors import DecodeError, InjectError, SandboxTerminated
 from hekapy._impl import MessageView, StreamReader, impl
 from hekapy._message import Message
-from hekapy._pack import Pack
+from hekapy._pack import Pack, to_pack
 from hekapy.plugins._api import PluginContext
+from hekapy.router._aio import AsyncDriver
 from hekapy.router._matching import MatchTable, compile_matcher
 from hekapy.router._report import (
     build_report,
@@ -51,24 +52,7 @@ if _route_chunk is None:
 _TICK_EVERY = 256
 
 
-def to_pack(
-    message: Message | Pack | bytes,
-    loop_count: int = 0,
-) -> Pack:
-    """Wrap what a caller or plugin hands the router as a Pack."""
-    if isinstance(message, Pack):
-        return message
-    if isinstance(message, Message):
-        return Pack.from_message(message, loop_count=loop_count)
-    if isinstance(message, (bytes, bytearray, memoryview)):
-        return Pack(bytes(message), loop_count=loop_count)
-    raise TypeError(
-        f"cannot route {type(message).__name__!r}: expected "
-        "hekapy.Message, hekapy.Pack or bytes"
-    )
-
-
-class Router:
+class Router(AsyncDriver):
     """An embeddable Heka router: filters and outputs fed by matchers.
 
     Parameters
@@ -489,15 +473,6 @@ class Router:
         self._pending.append(pack)
         self._wake()
 
-    def _wake(self) -> None:
-        loop = self._loop
-        ev = self._wakeup
-        if loop is not None and ev is not None:
-            try:
-                loop.call_soon_threadsafe(ev.set)
-            except RuntimeError:
-                pass
-
     # -- driving ---------------------------------------------------------
 
     def _runners(self) -> tuple[Runner, ...]:
@@ -594,64 +569,6 @@ class Router:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # -- asyncio ---------------------------------------------------------
-
-    async def run(self, *, batch: int = 64) -> None:
-        """Drive the router on the running event loop until stopped.
-
-        Routes what threaded plugins inject in slices of ``batch``
-        messages, yielding to the loop between slices, and fires timers
-        and reports.  Returns after :meth:`stop` or :meth:`close`, once
-        everything queued was processed.
-        """
-        self._loop = asyncio.get_running_loop()
-        self._wakeup = asyncio.Event()
-        try:
-            while True:
-                self._wakeup.clear()
-                if self.pump(batch):
-                    self.tick()
-                    await asyncio.sleep(0)
-                    continue
-                self.tick()
-                if self._stop_requested or self._closed:
-                    break
-                deadline = self._next_deadline()
-                timeout = (
-                    None
-                    if deadline is None
-                    else max(0.0, deadline - time.monotonic())
-                )
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), timeout)
-                except asyncio.TimeoutError:
-                    pass
-            await asyncio.to_thread(self.drain)
-        finally:
-            self._loop = None
-            self._wakeup = None
-
-    async def ainject(self, message: Message | Pack | bytes) -> None:
-        """Route one message without blocking the event loop on queues.
-
-        Inline plugins run right here, on the loop; a full queue of a
-        threaded plugin is waited for in a worker thread.  Concurrent
-        callers are routed one at a time, so each plugin still sees
-        messages in order.
-        """
-        if self._async_lock is None:
-            self._async_lock = asyncio.Lock()
-        if self._closed:
-            raise ValueError("router is closed")
-        pack = to_pack(message)
-        async with self._async_lock:
-            with self._route_lock:
-                blocked = self._route(pack)
-            for r in blocked or ():
-                await asyncio.to_thread(r.put_wait, pack)
-            self.pump()
-        self._wake()
 
     # -- self-report -----------------------------------------------------
 
