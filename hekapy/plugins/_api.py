@@ -122,6 +122,7 @@ class Input(Plugin):
     category = "Input"
 
     def run(self, deliver: Any) -> None:
+        """Read the source, calling ``deliver(record)`` for each record."""
         raise NotImplementedError
 
 
@@ -131,6 +132,7 @@ class Splitter(Plugin):
     category = "Splitter"
 
     def feed(self, data: bytes) -> list[bytes]:
+        """Add ``data``; return the records it completed."""
         raise NotImplementedError
 
     def finish(self) -> list[bytes]:
@@ -144,6 +146,7 @@ class Decoder(Plugin):
     category = "Decoder"
 
     def decode(self, pack: Pack) -> list[Pack]:
+        """The packs ``pack`` decodes to (empty to drop it)."""
         raise NotImplementedError
 
 
@@ -161,6 +164,7 @@ class Filter(Plugin):
     category = "Filter"
 
     def process_message(self, pack: Pack) -> None:
+        """Handle one message the matcher selected."""
         raise NotImplementedError
 
     def timer_event(self, ns: int) -> None:
@@ -173,6 +177,7 @@ class Encoder(Plugin):
     category = "Encoder"
 
     def encode(self, pack: Pack) -> bytes | None:
+        """The bytes to write for ``pack``, or None to skip it."""
         raise NotImplementedError
 
 
@@ -185,6 +190,7 @@ class Output(Plugin):
     category = "Output"
 
     def process_message(self, pack: Pack) -> None:
+        """Handle one message the matcher selected."""
         raise NotImplementedError
 
     def timer_event(self, ns: int) -> None:
