@@ -26,10 +26,12 @@ from hekapy.plugins.outputs.simple import LogOutput
 from hekapy.plugins.outputs.tcp import TcpOutput, split_address
 
 
-def ctx(name: str, base: Path | str = ".",
-        inject: Any = None) -> PluginContext:
-    return PluginContext(name, inject or (lambda m: None), "host", 1,
-                         str(base))
+def ctx(
+    name: str, base: Path | str = ".", inject: Any = None
+) -> PluginContext:
+    return PluginContext(
+        name, inject or (lambda m: None), "host", 1, str(base)
+    )
 
 
 def pack(i: int) -> Pack:
@@ -37,8 +39,9 @@ def pack(i: int) -> Pack:
 
 
 def framed_payloads(data: bytes) -> list[str | None]:
-    return [Message.decode(r.message).payload
-            for r in StreamReader().feed(data)]
+    return [
+        Message.decode(r.message).payload for r in StreamReader().feed(data)
+    ]
 
 
 def test_file_output_framed_protobuf_by_default(tmp_path: Path) -> None:
@@ -49,13 +52,11 @@ def test_file_output_framed_protobuf_by_default(tmp_path: Path) -> None:
     out.stop()
     data = (tmp_path / "d" / "o.log").read_bytes()
     assert framed_payloads(data) == ["p0", "p1", "p2"]
-    assert oct((tmp_path / "d" / "o.log").stat().st_mode & 0o777) == \
-        "0o644"
+    assert oct((tmp_path / "d" / "o.log").stat().st_mode & 0o777) == "0o644"
 
 
 def test_file_output_encoder_without_framing(tmp_path: Path) -> None:
-    out = FileOutput("f", {"path": str(tmp_path / "o.txt"),
-                           "perm": "600"})
+    out = FileOutput("f", {"path": str(tmp_path / "o.txt"), "perm": "600"})
     out.encoder = PayloadEncoder("f-enc")
     out.start(ctx("f"))
     out.process_message(pack(1))
@@ -65,8 +66,7 @@ def test_file_output_encoder_without_framing(tmp_path: Path) -> None:
 
 
 def test_file_output_forced_framing_of_text(tmp_path: Path) -> None:
-    out = FileOutput("f", {"path": str(tmp_path / "o"),
-                           "use_framing": True})
+    out = FileOutput("f", {"path": str(tmp_path / "o"), "use_framing": True})
     out.encoder = RstEncoder("f-rst")
     out.start(ctx("f"))
     out.process_message(pack(1))
@@ -77,9 +77,15 @@ def test_file_output_forced_framing_of_text(tmp_path: Path) -> None:
 
 def test_file_output_flush_by_count(tmp_path: Path) -> None:
     path = tmp_path / "o"
-    out = FileOutput("f", {"path": str(path), "flush_count": 3,
-                           "flush_operator": "OR",
-                           "flush_interval": 60_000})
+    out = FileOutput(
+        "f",
+        {
+            "path": str(path),
+            "flush_count": 3,
+            "flush_operator": "OR",
+            "flush_interval": 60_000,
+        },
+    )
     out.start(ctx("f"))
     out.process_message(pack(1))
     out.process_message(pack(2))
@@ -91,8 +97,9 @@ def test_file_output_flush_by_count(tmp_path: Path) -> None:
 
 def test_file_output_flush_by_interval(tmp_path: Path) -> None:
     path = tmp_path / "o"
-    out = FileOutput("f", {"path": str(path), "flush_count": 100,
-                           "flush_interval": 50})
+    out = FileOutput(
+        "f", {"path": str(path), "flush_count": 100, "flush_interval": 50}
+    )
     out.start(ctx("f"))
     out.process_message(pack(1))
     deadline = time.monotonic() + 5
@@ -104,10 +111,12 @@ def test_file_output_flush_by_interval(tmp_path: Path) -> None:
 
 def test_file_output_rotation(tmp_path: Path, monkeypatch: Any) -> None:
     now = [3600.0 * 1000 + 10]
-    monkeypatch.setattr("hekapy.plugins.outputs.file.time.time",
-                        lambda: now[0])
-    out = FileOutput("f", {"path": str(tmp_path / "o-%Y%m%d%H.log"),
-                           "rotation_interval": 1})
+    monkeypatch.setattr(
+        "hekapy.plugins.outputs.file.time.time", lambda: now[0]
+    )
+    out = FileOutput(
+        "f", {"path": str(tmp_path / "o-%Y%m%d%H.log"), "rotation_interval": 1}
+    )
     out.start(ctx("f"))
     out.process_message(pack(1))
     first = out.current_path
@@ -119,9 +128,15 @@ def test_file_output_rotation(tmp_path: Path, monkeypatch: Any) -> None:
     assert framed_payloads(Path(out.current_path).read_bytes()) == ["p2"]
 
 
-@pytest.mark.parametrize("config", [
-    {}, {"path": "x", "perm": "rw"}, {"path": "x", "flush_operator": "XOR"},
-    {"path": "x", "rotation_interval": 5}])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"path": "x", "perm": "rw"},
+        {"path": "x", "flush_operator": "XOR"},
+        {"path": "x", "rotation_interval": 5},
+    ],
+)
 def test_file_output_bad_config(config: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         FileOutput("f", config)
@@ -152,9 +167,19 @@ def test_counter_filter_reports_rate() -> None:
 
 # -- durations and retries ------------------------------------------------
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("250ms", 0.25), ("1m30s", 90.0), ("2h", 7200.0), ("0", 0.0),
-    (3, 3.0), ("1.5s", 1.5), ("100us", 1e-4)])
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("250ms", 0.25),
+        ("1m30s", 90.0),
+        ("2h", 7200.0),
+        ("0", 0.0),
+        (3, 3.0),
+        ("1.5s", 1.5),
+        ("100us", 1e-4),
+    ],
+)
 def test_parse_duration(text: Any, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
@@ -166,8 +191,14 @@ def test_parse_duration_errors(text: Any) -> None:
 
 
 def test_retry_doubles_to_max_and_stops() -> None:
-    r = Retry({"delay": "100ms", "max_delay": "300ms", "max_jitter": "0s",
-               "max_retries": 4})
+    r = Retry(
+        {
+            "delay": "100ms",
+            "max_delay": "300ms",
+            "max_jitter": "0s",
+            "max_retries": 4,
+        }
+    )
     waits = [r.next_wait() for _ in range(5)]
     assert waits == [0.1, 0.2, 0.3, 0.3, None]
 
@@ -180,6 +211,7 @@ def test_split_address() -> None:
 
 
 # -- disk queue -------------------------------------------------------------
+
 
 def test_disk_queue_roll_commit_and_reopen(tmp_path: Path) -> None:
     from hekapy import frame
@@ -215,13 +247,15 @@ def test_disk_queue_roll_commit_and_reopen(tmp_path: Path) -> None:
 
 # -- TcpOutput without the daemon ------------------------------------------
 
+
 def test_tcp_output_unbuffered_sends_framed(tmp_path: Path) -> None:
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)
     port = server.getsockname()[1]
-    out = TcpOutput("t", {"address": f"127.0.0.1:{port}",
-                          "use_buffering": False})
+    out = TcpOutput(
+        "t", {"address": f"127.0.0.1:{port}", "use_buffering": False}
+    )
     out.start(ctx("t", tmp_path))
     out.process_message(pack(1))
     conn, _ = server.accept()
@@ -239,21 +273,29 @@ def test_tcp_output_unbuffered_sends_framed(tmp_path: Path) -> None:
     assert framed_payloads(data) == ["p1", "p2"]
 
 
-def test_tcp_output_buffers_on_disk_while_peer_is_down(
-        tmp_path: Path) -> None:
+def test_tcp_output_buffers_on_disk_while_peer_is_down(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    out = TcpOutput("t", {"address": f"127.0.0.1:{port}",
-                          "retries": {"delay": "20ms", "max_delay": "50ms",
-                                      "max_jitter": "0s"}})
+    out = TcpOutput(
+        "t",
+        {
+            "address": f"127.0.0.1:{port}",
+            "retries": {
+                "delay": "20ms",
+                "max_delay": "50ms",
+                "max_jitter": "0s",
+            },
+        },
+    )
     out.start(ctx("t", tmp_path))
     for i in range(5):
         out.process_message(pack(i))
     out.stop()  # nobody listened: everything stays queued on disk
     qdir = tmp_path / "output_queue" / "t"
-    assert framed_payloads((qdir / "0.log").read_bytes()) == \
-        [f"p{i}" for i in range(5)]
+    assert framed_payloads((qdir / "0.log").read_bytes()) == [
+        f"p{i}" for i in range(5)
+    ]
     assert out.pending() > 0
 
 
@@ -261,10 +303,14 @@ def test_tcp_output_full_buffer_drop(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    out = TcpOutput("t", {"address": f"127.0.0.1:{port}",
-                          "buffering": {"max_buffer_size": 100,
-                                        "full_action": "drop"},
-                          "retries": {"delay": "1s"}})
+    out = TcpOutput(
+        "t",
+        {
+            "address": f"127.0.0.1:{port}",
+            "buffering": {"max_buffer_size": 100, "full_action": "drop"},
+            "retries": {"delay": "1s"},
+        },
+    )
     out.start(ctx("t", tmp_path))
     for i in range(10):
         out.process_message(pack(i))
@@ -272,10 +318,16 @@ def test_tcp_output_full_buffer_drop(tmp_path: Path) -> None:
     assert out.counters["dropped"] > 0
 
 
-@pytest.mark.parametrize("config", [
-    {"address": "nope"}, {"buffering": {"full_action": "explode"}},
-    {"buffering": {"bogus": 1}}, {"retries": {"bogus": 1}},
-    {"tls": {"bogus": 1}, "use_tls": True}])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"address": "nope"},
+        {"buffering": {"full_action": "explode"}},
+        {"buffering": {"bogus": 1}},
+        {"retries": {"bogus": 1}},
+        {"tls": {"bogus": 1}, "use_tls": True},
+    ],
+)
 def test_tcp_output_bad_config(config: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         TcpOutput("t", config)
@@ -283,14 +335,16 @@ def test_tcp_output_bad_config(config: dict[str, object]) -> None:
 
 # -- HttpOutput against a local server --------------------------------------
 
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     bodies: list[tuple[str, bytes, str]] = []
     status = 200
 
     def do_POST(self) -> None:
         n = int(self.headers.get("Content-Length", 0))
-        self.bodies.append((self.command, self.rfile.read(n),
-                            self.headers.get("X-Test", "")))
+        self.bodies.append(
+            (self.command, self.rfile.read(n), self.headers.get("X-Test", ""))
+        )
         self.send_response(self.status)
         self.end_headers()
 
@@ -315,9 +369,15 @@ def http_server() -> Any:
 
 def test_http_output_posts_each_message(http_server: Any) -> None:
     port = http_server.server_address[1]
-    out = HttpOutput("h", {"address": f"http://127.0.0.1:{port}/in",
-                           "method": "PUT", "headers": {"X-Test": "yes"},
-                           "http_timeout": 5000})
+    out = HttpOutput(
+        "h",
+        {
+            "address": f"http://127.0.0.1:{port}/in",
+            "method": "PUT",
+            "headers": {"X-Test": "yes"},
+            "http_timeout": 5000,
+        },
+    )
     out.start(ctx("h"))
     out.process_message(pack(1))
     assert _Handler.bodies == [("PUT", b"p1\n", "yes")]
@@ -330,16 +390,18 @@ def test_http_output_unreachable_is_a_failure() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    out = HttpOutput("h", {"address": f"http://127.0.0.1:{port}/",
-                           "http_timeout": 2000})
+    out = HttpOutput(
+        "h", {"address": f"http://127.0.0.1:{port}/", "http_timeout": 2000}
+    )
     out.start(ctx("h"))
     with pytest.raises(PluginFailure, match="failed"):
         out.process_message(pack(1))
 
 
-@pytest.mark.parametrize("config", [{}, {"address": "ftp://x"},
-                                    {"address": "http://x",
-                                     "method": "DELETE"}])
+@pytest.mark.parametrize(
+    "config",
+    [{}, {"address": "ftp://x"}, {"address": "http://x", "method": "DELETE"}],
+)
 def test_http_output_bad_config(config: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         HttpOutput("h", config)
@@ -355,9 +417,13 @@ def test_tcp_output_out_of_retries_terminates(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    out = TcpOutput("t", {"address": f"127.0.0.1:{port}",
-                          "retries": {"max_retries": 1, "delay": "10ms",
-                                      "max_jitter": "0s"}})
+    out = TcpOutput(
+        "t",
+        {
+            "address": f"127.0.0.1:{port}",
+            "retries": {"max_retries": 1, "delay": "10ms", "max_jitter": "0s"},
+        },
+    )
     out.start(ctx("t", tmp_path))
     out.process_message(pack(1))
     deadline = time.monotonic() + 5

@@ -21,14 +21,16 @@ def feed_all(splitter: object, chunks: list[bytes]) -> list[bytes]:
     return out
 
 
-@pytest.mark.parametrize("chunks", [
-    [b"a\nbb\nccc\n"],
-    [b"a", b"\nb", b"b\ncc", b"c\n"],
-    [bytes([c]) for c in b"a\nbb\nccc\n"],
-])
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b"a\nbb\nccc\n"],
+        [b"a", b"\nb", b"b\ncc", b"c\n"],
+        [bytes([c]) for c in b"a\nbb\nccc\n"],
+    ],
+)
 def test_token_splitter_keeps_delimiter(chunks: list[bytes]) -> None:
-    assert feed_all(TokenSplitter("t"), chunks) == [b"a\n", b"bb\n",
-                                                    b"ccc\n"]
+    assert feed_all(TokenSplitter("t"), chunks) == [b"a\n", b"bb\n", b"ccc\n"]
 
 
 def test_token_splitter_count_and_delimiter() -> None:
@@ -42,8 +44,9 @@ def test_token_splitter_incomplete_final() -> None:
     assert feed_all(s, [b"a\nb"]) == [b"a\n", b"b"]
 
 
-@pytest.mark.parametrize("bad", [{"delimiter": "ab"}, {"delimiter": ""},
-                                 {"count": 0}])
+@pytest.mark.parametrize(
+    "bad", [{"delimiter": "ab"}, {"delimiter": ""}, {"count": 0}]
+)
 def test_token_splitter_bad_config(bad: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         TokenSplitter("t", bad)
@@ -53,7 +56,7 @@ def test_token_splitter_bad_config(bad: dict[str, object]) -> None:
 def test_token_splitter_drops_oversized_record(step: int) -> None:
     s = TokenSplitter("t")
     data = b"ok1\n" + b"x" * 5_000_000 + b"\nok2\n"
-    chunks = [data[i:i + step] for i in range(0, len(data), step)]
+    chunks = [data[i : i + step] for i in range(0, len(data), step)]
     assert feed_all(s, chunks) == [b"ok1\n", b"ok2\n"]
     assert s.counters["oversized"] == 1
     assert s.buffered == 0
@@ -74,9 +77,14 @@ def test_regex_splitter_end_of_line_capture() -> None:
 
 
 def test_regex_splitter_start_of_record_capture() -> None:
-    s = RegexSplitter("r", {"delimiter": r"\n(\d+ )",
-                            "delimiter_eol": False,
-                            "deliver_incomplete_final": True})
+    s = RegexSplitter(
+        "r",
+        {
+            "delimiter": r"\n(\d+ )",
+            "delimiter_eol": False,
+            "deliver_incomplete_final": True,
+        },
+    )
     out = feed_all(s, [b"1 a\n cont\n2 b", b"\n3 c"])
     assert out == [b"1 a\n cont", b"2 b", b"3 c"]
 
@@ -105,17 +113,20 @@ def test_null_splitter_oversized() -> None:
 
 
 def _records() -> list[bytes]:
-    return [Message.new(type="t", payload=str(i)).encode()
-            for i in range(3)]
+    return [Message.new(type="t", payload=str(i)).encode() for i in range(3)]
 
 
 def test_framing_splitter_records_and_signers() -> None:
     good = Signer("ops", "k", 2, "sha1")
     m = _records()
     s = HekaFramingSplitter("h", {"signer": {"ops_2": {"hmac_key": "k"}}})
-    data = frame(m[0]) + b"junk" + frame(m[1], good) + \
-        frame(m[2], Signer("ops", "wrong", 2))
-    out = feed_all(s, [data[i:i + 7] for i in range(0, len(data), 7)])
+    data = (
+        frame(m[0])
+        + b"junk"
+        + frame(m[1], good)
+        + frame(m[2], Signer("ops", "wrong", 2))
+    )
+    out = feed_all(s, [data[i : i + 7] for i in range(0, len(data), 7)])
     assert out == [m[0], m[1]]
     assert [r.signer for r in out] == [None, "ops"]  # type: ignore
     assert s.reader.counters["auth_failures"] == 1
@@ -137,13 +148,17 @@ def test_framing_splitter_buffered_counts_partial_record() -> None:
     assert s.buffered == 10
 
 
-@pytest.mark.parametrize("table", [
-    {"ops": {"hmac_key": "k"}},
-    {"ops_x": {"hmac_key": "k"}},
-    {"ops_1": {"key": "k"}},
-    {"ops_1": {"hmac_key": "k", "extra": 1}},
-])
-def test_framing_splitter_bad_signer_tables(table: dict[str, object],
-                                            ) -> None:
+@pytest.mark.parametrize(
+    "table",
+    [
+        {"ops": {"hmac_key": "k"}},
+        {"ops_x": {"hmac_key": "k"}},
+        {"ops_1": {"key": "k"}},
+        {"ops_1": {"hmac_key": "k", "extra": 1}},
+    ],
+)
+def test_framing_splitter_bad_signer_tables(
+    table: dict[str, object],
+) -> None:
     with pytest.raises(ConfigError):
         HekaFramingSplitter("h", {"signer": table})

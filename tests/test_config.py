@@ -33,26 +33,34 @@ path = "out.log"
 
 # -- %ENV --------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "env", "expected"), [
-    ("a = '%ENV[X]'", {"X": "1"}, "a = '1'"),
-    ("a = '%ENV[X]'", {}, "a = ''"),
-    ("a = '%ENV[X]%ENV[Y]'", {"X": "1", "Y": "2"}, "a = '12'"),
-    ("a = '50%'", {}, "a = '50%'"),
-    ("a = '%ENVX'", {}, "a = '%ENVX'"),
-])
-def test_env_substitution(text: str, env: dict[str, str],
-                          expected: str) -> None:
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        ("a = '%ENV[X]'", {"X": "1"}, "a = '1'"),
+        ("a = '%ENV[X]'", {}, "a = ''"),
+        ("a = '%ENV[X]%ENV[Y]'", {"X": "1", "Y": "2"}, "a = '12'"),
+        ("a = '50%'", {}, "a = '50%'"),
+        ("a = '%ENVX'", {}, "a = '%ENVX'"),
+    ],
+)
+def test_env_substitution(
+    text: str, env: dict[str, str], expected: str
+) -> None:
     out, errors = cfg.substitute_env(text, env)
     assert out == expected
     assert errors == []
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("a = '%ENV[X'", "missing ']'"),
-    ("a = '%ENV[A B]'", "bad environment variable name 'A B'"),
-    ("a = '%ENV[A\tB]'", "bad environment variable name"),
-    ("a = '%ENV[%ENV[X]'", "bad environment variable name"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("a = '%ENV[X'", "missing ']'"),
+        ("a = '%ENV[A B]'", "bad environment variable name 'A B'"),
+        ("a = '%ENV[A\tB]'", "bad environment variable name"),
+        ("a = '%ENV[%ENV[X]'", "bad environment variable name"),
+    ],
+)
 def test_env_errors(text: str, needle: str) -> None:
     _, errors = cfg.substitute_env(text, {}, "f.toml")
     assert len(errors) == 1
@@ -68,8 +76,10 @@ def test_env_used_in_plugin_section(tmp_path: Path) -> None:
 
 # -- files and directories -----------------------------------------------
 
+
 def test_directory_loads_in_lexical_order_whole_sections(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     write(tmp_path, OUTPUT + 'perm = "600"\n', "10-a.toml")
     write(tmp_path, OUTPUT.replace('"out.log"', '"b.log"'), "20-b.toml")
     write(tmp_path, "not toml at all [[[", "30-c.txt")
@@ -106,6 +116,7 @@ def test_relative_paths_resolve_against_file(tmp_path: Path) -> None:
 
 # -- [hekad] -------------------------------------------------------------
 
+
 def test_global_defaults(tmp_path: Path) -> None:
     c = cfg.load(write(tmp_path, OUTPUT), env={})
     g = c.globals
@@ -120,14 +131,23 @@ def test_global_defaults(tmp_path: Path) -> None:
     assert g["hostname"]
 
 
-@pytest.mark.parametrize(("key", "value"), [
-    ("poolsize", 5), ("plugin_chansize", 7), ("max_message_loops", 2),
-    ("max_process_inject", 3), ("max_process_duration", 5000),
-    ("max_timer_inject", 4), ("sample_denominator", 10),
-    ("hostname", "h1"), ("max_message_size", 2048),
-    ("matcher_dialect", "lua_sandbox"), ("report_interval", 5),
-    ("log_level", "debug"),
-])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("poolsize", 5),
+        ("plugin_chansize", 7),
+        ("max_message_loops", 2),
+        ("max_process_inject", 3),
+        ("max_process_duration", 5000),
+        ("max_timer_inject", 4),
+        ("sample_denominator", 10),
+        ("hostname", "h1"),
+        ("max_message_size", 2048),
+        ("matcher_dialect", "lua_sandbox"),
+        ("report_interval", 5),
+        ("log_level", "debug"),
+    ],
+)
 def test_global_options(tmp_path: Path, key: str, value: object) -> None:
     text = f"[hekad]\n{key} = {value!r}\n".replace("'", '"') + OUTPUT
     c = cfg.load(write(tmp_path, text), env={})
@@ -147,14 +167,17 @@ def test_max_message_loops_zero_is_one(tmp_path: Path) -> None:
     assert c.globals["max_message_loops"] == 1
 
 
-@pytest.mark.parametrize(("line", "needle"), [
-    ("bogus = 1", "unknown global setting 'bogus'"),
-    ("poolsize = 'x'", "'poolsize' must be an integer"),
-    ("max_message_size = 1024", "max_message_size must be larger"),
-    ("sample_denominator = 0", "sample_denominator must be positive"),
-    ("matcher_dialect = 'lua'", "matcher_dialect must be"),
-    ("log_level = 'loud'", "log_level must be"),
-])
+@pytest.mark.parametrize(
+    ("line", "needle"),
+    [
+        ("bogus = 1", "unknown global setting 'bogus'"),
+        ("poolsize = 'x'", "'poolsize' must be an integer"),
+        ("max_message_size = 1024", "max_message_size must be larger"),
+        ("sample_denominator = 0", "sample_denominator must be positive"),
+        ("matcher_dialect = 'lua'", "matcher_dialect must be"),
+        ("log_level = 'loud'", "log_level must be"),
+    ],
+)
 def test_global_errors(tmp_path: Path, line: str, needle: str) -> None:
     p = write(tmp_path, f"[hekad]\n{line}\n" + OUTPUT)
     (err,) = errors_of(p)
@@ -163,6 +186,7 @@ def test_global_errors(tmp_path: Path, line: str, needle: str) -> None:
 
 
 # -- plugin sections -------------------------------------------------------
+
 
 def test_name_is_type_when_type_omitted(tmp_path: Path) -> None:
     p = write(tmp_path, "[CounterFilter]\nmessage_matcher = 'TRUE'\n")
@@ -179,7 +203,9 @@ def test_default_plugins_are_present(tmp_path: Path) -> None:
 
 
 def test_load_order(tmp_path: Path) -> None:
-    text = OUTPUT + """
+    text = (
+        OUTPUT
+        + """
 [in]
 type = "StdinInput"
 [multi]
@@ -191,6 +217,7 @@ message_matcher = "TRUE"
 [enc]
 type = "RstEncoder"
 """
+    )
     c = cfg.load(write(tmp_path, text), env={})
     cats = [s.category for s in c.plugins.values()]
     assert cats == sorted(cats, key=cfg.LOAD_ORDER.index)
@@ -198,34 +225,61 @@ type = "RstEncoder"
     assert decoders[-1] == "MultiDecoder"
 
 
-@pytest.mark.parametrize(("section", "needle"), [
-    ("[x]\ntype = 'NoSuchOutput'\nmessage_matcher='TRUE'",
-     "no registered plugin type 'NoSuchOutput'"),
-    ("[x]\ntype = 'KafkaOutput'\nmessage_matcher='TRUE'",
-     "'KafkaOutput' exists in Heka but is not implemented"),
-    ("[x]\ntype = 'Whatever'", "unrecognized plugin category"),
-    ("[x]\ntype = 3", "'type' must be a string"),
-    ("[CounterFilter]\nticker_interval = 1", "'message_matcher' is required"),
-    ("[CounterFilter]\nmessage_matcher = 'TRUE'\nbogus = 1",
-     "unknown config setting 'bogus'"),
-    ("[CounterFilter]\nmessage_matcher = 'TRUE'\nticker_interval = 'x'",
-     "'ticker_interval' must be an integer"),
-    ("[CounterFilter]\nmessage_matcher = 'TRUE'\nmatcher_dialect = 'x'",
-     "matcher_dialect must be"),
-    ("[i]\ntype = 'StdinInput'\ndecoder = 'nope'",
-     "decoder 'nope' does not name a decoder"),
-    ("[i]\ntype = 'StdinInput'\nsplitter = 'ProtobufDecoder'",
-     "splitter 'ProtobufDecoder' does not name a splitter"),
-    ("[o]\ntype = 'LogOutput'\nmessage_matcher = 'TRUE'\nencoder = 'x'",
-     "encoder 'x' does not name a encoder"),
-    ("[m]\ntype = 'MultiDecoder'\nsubs = ['ProtobufDecoder', 'zz']",
-     "subs entry 'zz' does not name a decoder"),
-    ("[t]\ntype = 'TcpInput'\naddress = 5", "'address' must be a string"),
-    ("[t]\ntype = 'TokenSplitter'\ncount = true",
-     "'count' must be an integer"),
-])
+@pytest.mark.parametrize(
+    ("section", "needle"),
+    [
+        (
+            "[x]\ntype = 'NoSuchOutput'\nmessage_matcher='TRUE'",
+            "no registered plugin type 'NoSuchOutput'",
+        ),
+        (
+            "[x]\ntype = 'KafkaOutput'\nmessage_matcher='TRUE'",
+            "'KafkaOutput' exists in Heka but is not implemented",
+        ),
+        ("[x]\ntype = 'Whatever'", "unrecognized plugin category"),
+        ("[x]\ntype = 3", "'type' must be a string"),
+        (
+            "[CounterFilter]\nticker_interval = 1",
+            "'message_matcher' is required",
+        ),
+        (
+            "[CounterFilter]\nmessage_matcher = 'TRUE'\nbogus = 1",
+            "unknown config setting 'bogus'",
+        ),
+        (
+            "[CounterFilter]\nmessage_matcher = 'TRUE'\nticker_interval = 'x'",
+            "'ticker_interval' must be an integer",
+        ),
+        (
+            "[CounterFilter]\nmessage_matcher = 'TRUE'\nmatcher_dialect = 'x'",
+            "matcher_dialect must be",
+        ),
+        (
+            "[i]\ntype = 'StdinInput'\ndecoder = 'nope'",
+            "decoder 'nope' does not name a decoder",
+        ),
+        (
+            "[i]\ntype = 'StdinInput'\nsplitter = 'ProtobufDecoder'",
+            "splitter 'ProtobufDecoder' does not name a splitter",
+        ),
+        (
+            "[o]\ntype = 'LogOutput'\nmessage_matcher = 'TRUE'\nencoder = 'x'",
+            "encoder 'x' does not name a encoder",
+        ),
+        (
+            "[m]\ntype = 'MultiDecoder'\nsubs = ['ProtobufDecoder', 'zz']",
+            "subs entry 'zz' does not name a decoder",
+        ),
+        ("[t]\ntype = 'TcpInput'\naddress = 5", "'address' must be a string"),
+        (
+            "[t]\ntype = 'TokenSplitter'\ncount = true",
+            "'count' must be an integer",
+        ),
+    ],
+)
 def test_section_errors_name_section_and_key(
-        tmp_path: Path, section: str, needle: str) -> None:
+    tmp_path: Path, section: str, needle: str
+) -> None:
     p = write(tmp_path, section + "\n")
     (err,) = errors_of(p)
     assert needle in err
@@ -288,15 +342,18 @@ subs = ["ghost"]
     lines = info.value.lines()
     assert lines[-1] == "10 errors loading configuration"
     joined = "\n".join(lines)
-    for needle in ("'poolsize' must be an integer",
-                   "unknown global setting 'no_such_global'",
-                   "no registered plugin type 'NoSuchInput'",
-                   "[b]", "unknown config setting 'adress'",
-                   "'count' must be an integer",
-                   "decoder 'missing_decoder' does not name",
-                   "'ticker_interval' must be an integer",
-                   "encoder 'ProtobufDecoder' does not name",
-                   "subs entry 'ghost'"):
+    for needle in (
+        "'poolsize' must be an integer",
+        "unknown global setting 'no_such_global'",
+        "no registered plugin type 'NoSuchInput'",
+        "[b]",
+        "unknown config setting 'adress'",
+        "'count' must be an integer",
+        "decoder 'missing_decoder' does not name",
+        "'ticker_interval' must be an integer",
+        "encoder 'ProtobufDecoder' does not name",
+        "subs entry 'ghost'",
+    ):
         assert needle in joined
     assert len(info.value.errors) == 10
 
@@ -308,8 +365,10 @@ def test_unsupported_option_warns(tmp_path: Path) -> None:
 
     registry._cache["FakeOutput"] = Fake
     try:
-        p = write(tmp_path, "[x]\ntype = 'FakeOutput'\nmessage_matcher = "
-                            "'TRUE'\nold = 1\n")
+        p = write(
+            tmp_path,
+            "[x]\ntype = 'FakeOutput'\nmessage_matcher = 'TRUE'\nold = 1\n",
+        )
         c = cfg.load(p, env={})
     finally:
         del registry._cache["FakeOutput"]
@@ -327,16 +386,20 @@ def test_load_string_builtin() -> None:
     from hekapy.daemon.cli import DEFAULT_CONFIG
 
     c = cfg.load_string(DEFAULT_CONFIG)
-    assert c.plugins["DefaultTcpInput"].config["address"] == \
-        "127.0.0.1:5565"
-    assert c.plugins["DefaultLogOutput"].config["encoder"] == \
-        "DefaultRstEncoder"
+    assert c.plugins["DefaultTcpInput"].config["address"] == "127.0.0.1:5565"
+    assert (
+        c.plugins["DefaultLogOutput"].config["encoder"] == "DefaultRstEncoder"
+    )
 
 
 def test_disk_buffering_only_where_supported(tmp_path: Path) -> None:
-    text = OUTPUT + "use_buffering = true\n[t]\ntype = 'TcpOutput'\n" \
+    text = (
+        OUTPUT + "use_buffering = true\n[t]\ntype = 'TcpOutput'\n"
         "message_matcher = 'TRUE'\nuse_buffering = true\n"
+    )
     c = cfg.load(write(tmp_path, text), env={})
     assert len(c.warnings) == 1
-    assert "option 'use_buffering' of FileOutput is not supported" in \
-        c.warnings[0]
+    assert (
+        "option 'use_buffering' of FileOutput is not supported"
+        in c.warnings[0]
+    )

@@ -56,13 +56,20 @@ def _toml(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {json.dumps(v)}"
-                                for k, v in value.items()) + " }"
+        return (
+            "{ "
+            + ", ".join(f"{k} = {json.dumps(v)}" for k, v in value.items())
+            + " }"
+        )
     return json.dumps(value)
 
 
-CASES = [(t, k) for t in TYPES for k in sorted(_schema(t))
-         if k not in ("message_matcher",)]
+CASES = [
+    (t, k)
+    for t in TYPES
+    for k in sorted(_schema(t))
+    if k not in ("message_matcher",)
+]
 
 
 def _section(type_name: str, key: str, value: Any) -> str:
@@ -90,11 +97,18 @@ def test_option_loads(tmp_path: Path, type_name: str, key: str) -> None:
         assert got == value
 
 
-@pytest.mark.parametrize(("type_name", "key"), [
-    c for c in CASES if _schema(c[0])[c[1]] is not None
-    and c[1] not in ("decoder", "splitter", "encoder", "subs")])
+@pytest.mark.parametrize(
+    ("type_name", "key"),
+    [
+        c
+        for c in CASES
+        if _schema(c[0])[c[1]] is not None
+        and c[1] not in ("decoder", "splitter", "encoder", "subs")
+    ],
+)
 def test_option_of_wrong_type_is_an_error(
-        tmp_path: Path, type_name: str, key: str) -> None:
+    tmp_path: Path, type_name: str, key: str
+) -> None:
     p = tmp_path / "c.toml"
     p.write_text(_section(type_name, key, _wrong(_schema(type_name)[key])))
     with pytest.raises(cfg.ConfigErrors) as info:

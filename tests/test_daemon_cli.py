@@ -19,11 +19,18 @@ pytestmark = pytest.mark.slow
 __all__ = ["daemons"]
 
 
-def hekapy_router(*args: str, cwd: Path | None = None,
-                  ) -> subprocess.CompletedProcess[str]:
+def hekapy_router(
+    *args: str,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hekapy.daemon", *args],
-        capture_output=True, text=True, timeout=30, env=ENV, cwd=cwd)
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=ENV,
+        cwd=cwd,
+    )
 
 
 @pytest.mark.parametrize("flag", ["-version", "--version"])
@@ -35,8 +42,9 @@ def test_version(flag: str) -> None:
 
 def test_check_valid_config_starts_nothing(tmp_path: Path) -> None:
     conf = tmp_path / "c.toml"
-    conf.write_text('[in]\ntype = "TcpInput"\naddress = "127.0.0.1:1"\n'
-                    + FRAMED_OUT)
+    conf.write_text(
+        '[in]\ntype = "TcpInput"\naddress = "127.0.0.1:1"\n' + FRAMED_OUT
+    )
     done = hekapy_router("--config", str(conf), "--check")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("configuration OK")
@@ -45,8 +53,10 @@ def test_check_valid_config_starts_nothing(tmp_path: Path) -> None:
 
 def test_check_reports_every_error_then_count(tmp_path: Path) -> None:
     conf = tmp_path / "c.toml"
-    conf.write_text("[a]\ntype = 'Nope'\n[b]\ntype = 'FileOutput'\n"
-                    "message_matcher = 'TRUE'\npath = 'x'\nperms = 1\n")
+    conf.write_text(
+        "[a]\ntype = 'Nope'\n[b]\ntype = 'FileOutput'\n"
+        "message_matcher = 'TRUE'\npath = 'x'\nperms = 1\n"
+    )
     done = hekapy_router("-config", str(conf), "-check")
     assert done.returncode == 2
     lines = done.stderr.splitlines()
@@ -58,10 +68,12 @@ def test_check_reports_every_error_then_count(tmp_path: Path) -> None:
 
 def test_plugin_construction_errors_are_collected(tmp_path: Path) -> None:
     conf = tmp_path / "c.toml"
-    conf.write_text("[a]\ntype = 'FileOutput'\nmessage_matcher = 'TRUE'\n"
-                    "[b]\ntype = 'TcpInput'\n"
-                    "[c]\ntype = 'FileOutput'\nmessage_matcher = 'TRUE'\n"
-                    "path = 'x'\nperm = 'rw'\n")
+    conf.write_text(
+        "[a]\ntype = 'FileOutput'\nmessage_matcher = 'TRUE'\n"
+        "[b]\ntype = 'TcpInput'\n"
+        "[c]\ntype = 'FileOutput'\nmessage_matcher = 'TRUE'\n"
+        "path = 'x'\nperm = 'rw'\n"
+    )
     done = hekapy_router("-config", str(conf), "-check")
     assert done.returncode == 2
     assert "'path' is required" in done.stderr
@@ -78,7 +90,8 @@ def test_builtin_pipeline_checks() -> None:
 
 
 def test_run_once_exits_nonzero_when_a_plugin_terminates(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nobody listens there
@@ -107,12 +120,14 @@ max_retries = 0
 
 
 def test_pid_file_written_and_refused_when_alive(
-        tmp_path: Path, daemons: list[Daemon]) -> None:
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
     conf = tmp_path / "c.toml"
     pid = tmp_path / "run" / "hekad.pid"
-    conf.write_text(f'[hekad]\npid_file = "{pid}"\nbase_dir = "s"\n'
-                    '[in]\ntype = "TcpInput"\naddress = "127.0.0.1:0"\n'
-                    + FRAMED_OUT)
+    conf.write_text(
+        f'[hekad]\npid_file = "{pid}"\nbase_dir = "s"\n'
+        '[in]\ntype = "TcpInput"\naddress = "127.0.0.1:0"\n' + FRAMED_OUT
+    )
     d = Daemon(conf)
     daemons.append(d)
     d.port("in")
@@ -125,10 +140,13 @@ def test_pid_file_written_and_refused_when_alive(
 
 
 def test_sigusr1_writes_report_and_sighup_keeps_running(
-        tmp_path: Path, daemons: list[Daemon]) -> None:
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
     conf = tmp_path / "c.toml"
-    conf.write_text('[hekad]\nbase_dir = "s"\n[in]\ntype = "TcpInput"\n'
-                    'address = "127.0.0.1:0"\n' + FRAMED_OUT)
+    conf.write_text(
+        '[hekad]\nbase_dir = "s"\n[in]\ntype = "TcpInput"\n'
+        'address = "127.0.0.1:0"\n' + FRAMED_OUT
+    )
     d = Daemon(conf)
     daemons.append(d)
     d.port("in")
@@ -143,10 +161,13 @@ def test_sigusr1_writes_report_and_sighup_keeps_running(
 
 
 def test_log_lines_have_time_level_and_logger(
-        tmp_path: Path, daemons: list[Daemon]) -> None:
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
     conf = tmp_path / "c.toml"
-    conf.write_text('[hekad]\nbase_dir = "s"\n[in]\ntype = "TcpInput"\n'
-                    'address = "127.0.0.1:0"\n' + FRAMED_OUT)
+    conf.write_text(
+        '[hekad]\nbase_dir = "s"\n[in]\ntype = "TcpInput"\n'
+        'address = "127.0.0.1:0"\n' + FRAMED_OUT
+    )
     d = Daemon(conf)
     daemons.append(d)
     d.port("in")
@@ -171,7 +192,8 @@ end
 
 
 def test_sighup_reloads_sandbox_and_keeps_state(
-        tmp_path: Path, daemons: list[Daemon]) -> None:
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
     from tests.test_daemon_e2e import wait_until
 
     (tmp_path / "logs").mkdir()

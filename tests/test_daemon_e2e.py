@@ -26,12 +26,25 @@ pytestmark = pytest.mark.slow
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 
 
-def run_once(config: Path, timeout: float = 30,
-             ) -> subprocess.CompletedProcess[str]:
+def run_once(
+    config: Path,
+    timeout: float = 30,
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "hekapy.daemon", "-config", str(config),
-         "--run-once"], capture_output=True, text=True, timeout=timeout,
-        env=ENV, cwd=config.parent)
+        [
+            sys.executable,
+            "-m",
+            "hekapy.daemon",
+            "-config",
+            str(config),
+            "--run-once",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=ENV,
+        cwd=config.parent,
+    )
 
 
 class Daemon:
@@ -39,9 +52,12 @@ class Daemon:
 
     def __init__(self, config: Path) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hekapy.daemon", "-config",
-             str(config)], stderr=subprocess.PIPE, text=True, env=ENV,
-            cwd=config.parent)
+            [sys.executable, "-m", "hekapy.daemon", "-config", str(config)],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+            cwd=config.parent,
+        )
         self.lines: list[str] = []
         self._t = threading.Thread(target=self._read, daemon=True)
         self._t.start()
@@ -104,8 +120,7 @@ def daemons() -> list[Daemon]:
 
 def read_framed(path: Path) -> list[Message]:
     reader = StreamReader()
-    return [Message.decode(r.message)
-            for r in reader.feed(path.read_bytes())]
+    return [Message.decode(r.message) for r in reader.feed(path.read_bytes())]
 
 
 def wait_until(pred: object, timeout: float = 10) -> bool:
@@ -118,8 +133,9 @@ def wait_until(pred: object, timeout: float = 10) -> bool:
 
 
 def msg(i: int) -> bytes:
-    return Message.new(type="test", payload=f"message {i}",
-                       logger="e2e").encode()
+    return Message.new(
+        type="test", payload=f"message {i}", logger="e2e"
+    ).encode()
 
 
 FRAMED_OUT = """
@@ -152,6 +168,7 @@ def send(port: int, data: bytes) -> None:
 
 # -- files in, framed file out -------------------------------------------
 
+
 def test_files_in_framed_file_out(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -171,12 +188,15 @@ differentiator = ["Name"]
     done = run_once(conf)
     assert done.returncode == 0, done.stderr
     got = [m.payload for m in read_framed(tmp_path / "out/framed.log")]
-    assert [p for p in got if p.startswith("a")] == \
-        [f"a{i}\n" for i in range(200)]
-    assert [p for p in got if p.startswith("b")] == \
-        [f"b{i}\n" for i in range(100)]
-    assert all(m.logger == "ls" for m in
-               read_framed(tmp_path / "out/framed.log"))
+    assert [p for p in got if p.startswith("a")] == [
+        f"a{i}\n" for i in range(200)
+    ]
+    assert [p for p in got if p.startswith("b")] == [
+        f"b{i}\n" for i in range(100)
+    ]
+    assert all(
+        m.logger == "ls" for m in read_framed(tmp_path / "out/framed.log")
+    )
 
     # A second run reads nothing again; appended lines are read once.
     with open(logs / "a.log", "a") as f:
@@ -189,6 +209,7 @@ differentiator = ["Name"]
 
 # -- TCP in, file out ------------------------------------------------------
 
+
 def test_tcp_in_file_out(tmp_path: Path, daemons: list[Daemon]) -> None:
     d = Daemon(tcp_config(tmp_path))
     daemons.append(d)
@@ -196,56 +217,81 @@ def test_tcp_in_file_out(tmp_path: Path, daemons: list[Daemon]) -> None:
     send(port, b"".join(frame(msg(i)) for i in range(50)))
     send(port, b"".join(frame(msg(i)) for i in range(50, 60)))
     out = tmp_path / "out/framed.log"
-    assert wait_until(lambda: out.exists() and
-                      len(read_framed(out)) == 60), d.log
+    assert wait_until(lambda: out.exists() and len(read_framed(out)) == 60), (
+        d.log
+    )
     assert d.stop() == 0
     payloads = sorted(m.payload for m in read_framed(out))
     assert payloads == sorted(f"message {i}" for i in range(60))
 
 
 def test_signed_stream_bad_signature_dropped_and_counted(
-        tmp_path: Path, daemons: list[Daemon]) -> None:
-    extra = 'splitter = "signed"\n\n[signed]\ntype = ' \
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    extra = (
+        'splitter = "signed"\n\n[signed]\ntype = '
         '"HekaFramingSplitter"\n[signed.signer.ops_1]\nhmac_key = "s3cr3t"\n'
+    )
     d = Daemon(tcp_config(tmp_path, extra))
     daemons.append(d)
     port = d.port("tcp_in")
     good = Signer("ops", "s3cr3t", 1)
     bad = Signer("ops", "guess", 1)
-    send(port, frame(msg(1), good) + frame(msg(2), bad) +
-         frame(msg(3), good) + frame(msg(4)))
+    send(
+        port,
+        frame(msg(1), good)
+        + frame(msg(2), bad)
+        + frame(msg(3), good)
+        + frame(msg(4)),
+    )
     out = tmp_path / "out/framed.log"
-    assert wait_until(lambda: out.exists() and
-                      len(read_framed(out)) == 3), d.log
+    assert wait_until(lambda: out.exists() and len(read_framed(out)) == 3), (
+        d.log
+    )
     assert d.stop() == 0
-    assert [m.payload for m in read_framed(out)] == \
-        ["message 1", "message 3", "message 4"]
+    assert [m.payload for m in read_framed(out)] == [
+        "message 1",
+        "message 3",
+        "message 4",
+    ]
     assert "dropped 1 auth failures" in d.log
     assert re.search(r"input tcp_in: 3 records.* 1 auth failures", d.log)
 
 
 def test_tcp_garbage_then_valid_records(
-        tmp_path: Path, daemons: list[Daemon]) -> None:
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
     d = Daemon(tcp_config(tmp_path))
     daemons.append(d)
     port = d.port("tcp_in")
     junk = os.urandom(4096).replace(b"\x1e", b"x")
-    send(port, junk + b"\x1e\x05\x08\x03\x1fbad" + frame(msg(1)) +
-         b"more junk" + frame(msg(2)))
+    send(
+        port,
+        junk
+        + b"\x1e\x05\x08\x03\x1fbad"
+        + frame(msg(1))
+        + b"more junk"
+        + frame(msg(2)),
+    )
     send(port, b"\x1e\x02\x08")  # header cut short, then hang up
     send(port, frame(msg(3)))
     out = tmp_path / "out/framed.log"
-    assert wait_until(lambda: out.exists() and
-                      len(read_framed(out)) == 3), d.log
+    assert wait_until(lambda: out.exists() and len(read_framed(out)) == 3), (
+        d.log
+    )
     assert d.proc.poll() is None
     assert d.stop() == 0
-    assert sorted(m.payload for m in read_framed(out)) == \
-        ["message 1", "message 2", "message 3"]
+    assert sorted(m.payload for m in read_framed(out)) == [
+        "message 1",
+        "message 2",
+        "message 3",
+    ]
     assert "garbage bytes" in d.log
     assert "decode failure" in d.log  # the 3-byte "bad" message
 
 
 # -- bad input through files -----------------------------------------------
+
 
 def test_ten_megabyte_line_is_dropped_and_reported(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
@@ -271,7 +317,8 @@ file_match = 'big\\.log'
 
 
 def test_half_written_framed_file_being_appended(
-        tmp_path: Path, daemons: list[Daemon]) -> None:
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     records = [frame(msg(i)) for i in range(4)]
@@ -293,17 +340,20 @@ poll_interval = "50ms"
     d = Daemon(conf)
     daemons.append(d)
     out = tmp_path / "out/framed.log"
-    assert wait_until(lambda: out.exists() and
-                      len(read_framed(out)) == 2), d.log
+    assert wait_until(lambda: out.exists() and len(read_framed(out)) == 2), (
+        d.log
+    )
     with open(src, "ab") as f:
         f.write(records[2][half:] + records[3])
     assert wait_until(lambda: len(read_framed(out)) == 4), d.log
     assert d.stop() == 0
-    assert [m.payload for m in read_framed(out)] == \
-        [f"message {i}" for i in range(4)]
+    assert [m.payload for m in read_framed(out)] == [
+        f"message {i}" for i in range(4)
+    ]
 
 
 # -- TcpOutput: the peer goes away and comes back --------------------------
+
 
 class Peer:
     """A framed-stream TCP server on a fixed local port."""
@@ -348,7 +398,8 @@ class Peer:
 
 
 def test_tcp_output_peer_goes_away_and_comes_back(
-        tmp_path: Path, daemons: list[Daemon]) -> None:
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
     peer = Peer()
     port = peer.port
     logs = tmp_path / "logs"
@@ -382,31 +433,48 @@ max_jitter = "10ms"
             f.write("".join(f"second {i}\n" for i in range(30)))
         time.sleep(0.5)
         peer = Peer(port)
-        assert wait_until(lambda: sum(p.startswith("second")
-                                      for p in peer.payloads) >= 30), \
-            d.log
+        assert wait_until(
+            lambda: sum(p.startswith("second") for p in peer.payloads) >= 30
+        ), d.log
     finally:
         peer.close()
     assert d.stop() == 0
     got = set(peer.payloads)
     assert {f"second {i}\n" for i in range(30)} <= got
-    assert "connection to 127.0.0.1" in d.log or \
-        "cannot connect" in d.log
+    assert "connection to 127.0.0.1" in d.log or "cannot connect" in d.log
 
 
-def test_flood_into_tcp_input(tmp_path: Path, daemons: list[Daemon],
-                              ) -> None:
+def test_flood_into_tcp_input(
+    tmp_path: Path,
+    daemons: list[Daemon],
+) -> None:
     d = Daemon(tcp_config(tmp_path))
     daemons.append(d)
     port = d.port("tcp_in")
     done = subprocess.run(
-        [sys.executable, "-m", "hekapy.cli.flood", "-address",
-         f"127.0.0.1:{port}", "-count", "2000", "-variable-size",
-         "-corrupt-percentage", "5", "-seed", "7"],
-        capture_output=True, text=True, timeout=60, env=ENV)
+        [
+            sys.executable,
+            "-m",
+            "hekapy.cli.flood",
+            "-address",
+            f"127.0.0.1:{port}",
+            "-count",
+            "2000",
+            "-variable-size",
+            "-corrupt-percentage",
+            "5",
+            "-seed",
+            "7",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=ENV,
+    )
     assert done.returncode == 0, done.stderr
-    m = re.search(r"sent 2000 messages \(0 signed, (\d+) corrupted\)",
-                  done.stdout)
+    m = re.search(
+        r"sent 2000 messages \(0 signed, (\d+) corrupted\)", done.stdout
+    )
     assert m, done.stdout
     corrupted = int(m.group(1))
     assert 50 < corrupted < 200

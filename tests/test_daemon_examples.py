@@ -26,29 +26,39 @@ def fresh_clone(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
-        ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hekapy.daemon", *args],
-                          capture_output=True, text=True, timeout=60,
-                          env=env or ENV, cwd=cwd)
+def run(
+    args: list[str],
+    cwd: Path,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hekapy.daemon", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env or ENV,
+        cwd=cwd,
+    )
 
 
 def framed(path: Path) -> list[Message]:
     reader = StreamReader(max_message_size=1 << 20)
-    return [Message.decode(r.message)
-            for r in reader.feed(path.read_bytes())]
+    return [Message.decode(r.message) for r in reader.feed(path.read_bytes())]
 
 
 def test_replay_example(tmp_path: Path) -> None:
     root = fresh_clone(tmp_path)
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
-    done = run(["-config", str(root / "examples/replay_streams.toml"),
-                "--run-once"], cwd=elsewhere)
+    done = run(
+        ["-config", str(root / "examples/replay_streams.toml"), "--run-once"],
+        cwd=elsewhere,
+    )
     assert done.returncode == 0, done.stderr
     out = root / "out" / "replay"
-    assert f"moz_ingest: 30 messages in {out / 'moz_ingest.hpb'}" in \
-        done.stdout
+    assert (
+        f"moz_ingest: 30 messages in {out / 'moz_ingest.hpb'}" in done.stdout
+    )
     moz = framed(out / "moz_ingest.hpb")
     assert len(moz) == 30 and all(m.logger == "moz_ingest" for m in moz)
     tele = framed(out / "telemetry.hpb")
@@ -56,36 +66,45 @@ def test_replay_example(tmp_path: Path) -> None:
     assert all(m.field("uri").startswith("/submit") for m in tele)
     text = (out / "http_requests.txt").read_text()
     assert text.count(":Type: heka.httpdata.request") == 50
-    assert "input recorded: 87 records, 87 messages, 0 decode failures" \
+    assert (
+        "input recorded: 87 records, 87 messages, 0 decode failures"
         in done.stderr
+    )
 
 
 def test_main_job_example(tmp_path: Path) -> None:
-    needed = ["decoders/access_log.lua", "filters/http_status.lua",
-              "filters/frequent_items.lua"]
-    missing = [n for n in needed
-               if not (ROOT / "sandboxes" / n).exists()]
+    needed = [
+        "decoders/access_log.lua",
+        "filters/http_status.lua",
+        "filters/frequent_items.lua",
+    ]
+    missing = [n for n in needed if not (ROOT / "sandboxes" / n).exists()]
     if missing:
         pytest.skip(f"sandbox scripts not present: {missing}")
     root = fresh_clone(tmp_path)
-    done = run(["-config", "examples/main_job.toml", "--run-once"],
-               cwd=root)
+    done = run(["-config", "examples/main_job.toml", "--run-once"], cwd=root)
     assert done.returncode == 0, done.stderr
     out = root / "out" / "main_job"
     messages = framed(out / "access.hpb")
-    lines = sum(len((ROOT / "data/logs" / f).read_text().splitlines())
-                for f in ("test-zeus.log", "access_pathsetfreq.log",
-                          "access_webinj.log"))
+    lines = sum(
+        len((ROOT / "data/logs" / f).read_text().splitlines())
+        for f in (
+            "test-zeus.log",
+            "access_pathsetfreq.log",
+            "access_webinj.log",
+        )
+    )
     assert len(messages) == lines
-    assert f"{lines} records, {lines} messages, 0 decode failures" in \
-        done.stderr
+    assert (
+        f"{lines} records, {lines} messages, 0 decode failures" in done.stderr
+    )
     assert all(m.logger == "access_logs" for m in messages)
     reports = (out / "reports.txt").read_text()
     assert reports.strip()
     assert str(out / "reports.txt") in done.stdout
 
 
-PLUGIN = '''
+PLUGIN = """
 from hekapy.plugins import Output
 
 
@@ -95,7 +114,7 @@ class UpperOutput(Output):
     def process_message(self, pack):
         with open(self.config["path"], "a") as f:
             f.write((pack.message.payload or "").upper() + "\\n")
-'''
+"""
 
 
 def test_entry_point_plugin_type(tmp_path: Path) -> None:
@@ -105,9 +124,11 @@ def test_entry_point_plugin_type(tmp_path: Path) -> None:
     dist = site / "upper_plugin-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: upper-plugin\nVersion: 1.0\n")
+        "Metadata-Version: 2.1\nName: upper-plugin\nVersion: 1.0\n"
+    )
     (dist / "entry_points.txt").write_text(
-        "[hekapy.plugins]\nUpperOutput = upper_plugin:UpperOutput\n")
+        "[hekapy.plugins]\nUpperOutput = upper_plugin:UpperOutput\n"
+    )
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "a.log").write_text("hello\nworld\n")
     conf = tmp_path / "c.toml"
@@ -121,7 +142,7 @@ file_match = 'a\\.log'
 [up]
 type = "UpperOutput"
 message_matcher = "TRUE"
-path = "{tmp_path / 'up.txt'}"
+path = "{tmp_path / "up.txt"}"
 """)
     env = dict(ENV, PYTHONPATH=os.pathsep.join([str(ROOT), str(site)]))
     done = run(["-config", str(conf), "--run-once"], tmp_path, env)

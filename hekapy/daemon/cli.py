@@ -46,24 +46,48 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hekapy-router",
         description="Route Heka messages as configured in hekad-style "
-                    "TOML files.")
-    p.add_argument("-config", "--config", metavar="PATH",
-                   help="a TOML file, or a directory whose *.toml files "
-                        "load in lexical order; without it a built-in "
-                        "pipeline prints what arrives on "
-                        "127.0.0.1:5565")
-    p.add_argument("-version", "--version", action="store_true",
-                   help="print the version and exit")
-    p.add_argument("-check", "--check", action="store_true",
-                   help="validate the configuration and exit")
-    p.add_argument("-run-once", "--run-once", action="store_true",
-                   help="read every input to its end, drain, exit")
-    p.add_argument("-log-level", "--log-level", default=None,
-                   choices=("debug", "info", "warning", "error"),
-                   help="overrides [hekad] log_level")
-    p.add_argument("-print-default-config", "--print-default-config",
-                   action="store_true",
-                   help="print the built-in configuration and exit")
+        "TOML files.",
+    )
+    p.add_argument(
+        "-config",
+        "--config",
+        metavar="PATH",
+        help="a TOML file, or a directory whose *.toml files "
+        "load in lexical order; without it a built-in "
+        "pipeline prints what arrives on "
+        "127.0.0.1:5565",
+    )
+    p.add_argument(
+        "-version",
+        "--version",
+        action="store_true",
+        help="print the version and exit",
+    )
+    p.add_argument(
+        "-check",
+        "--check",
+        action="store_true",
+        help="validate the configuration and exit",
+    )
+    p.add_argument(
+        "-run-once",
+        "--run-once",
+        action="store_true",
+        help="read every input to its end, drain, exit",
+    )
+    p.add_argument(
+        "-log-level",
+        "--log-level",
+        default=None,
+        choices=("debug", "info", "warning", "error"),
+        help="overrides [hekad] log_level",
+    )
+    p.add_argument(
+        "-print-default-config",
+        "--print-default-config",
+        action="store_true",
+        help="print the built-in configuration and exit",
+    )
     return p
 
 
@@ -100,18 +124,15 @@ def _install_signals(pipe: object) -> None:
     assert isinstance(pipe, Pipeline)
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        log.info("received %s; shutting down",
-                 signal.Signals(signum).name)
+        log.info("received %s; shutting down", signal.Signals(signum).name)
         pipe.stop_requested.set()
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP,
-                      lambda s, f: pipe.reload_requested.set())
+        signal.signal(signal.SIGHUP, lambda s, f: pipe.reload_requested.set())
     if hasattr(signal, "SIGUSR1"):
-        signal.signal(signal.SIGUSR1,
-                      lambda s, f: pipe.report_requested.set())
+        signal.signal(signal.SIGUSR1, lambda s, f: pipe.report_requested.set())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,9 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     pipe = Pipeline(config, run_once=args.run_once)
     pid_file = config.globals["pid_file"]
     if pid_file and not args.check and not _pid_file(pid_file):
-        log.error("pid file %s names a running process; not starting",
-                  pid_file)
+        log.error(
+            "pid file %s names a running process; not starting", pid_file
+        )
         return 1
+    if not args.check:
+        _install_signals(pipe)
     try:
         try:
             pipe.build(check=args.check)
@@ -149,12 +173,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             pipe.router.close()
             sys.stdout.write(
-                f"configuration OK: {len(config.plugins)} plugins\n")
+                f"configuration OK: {len(config.plugins)} plugins\n"
+            )
             return 0
-        _install_signals(pipe)
         where = args.config or "built-in configuration"
-        log.info("hekapy-router %s started with %s (%d plugins)",
-                 hekapy.__version__, where, len(config.plugins))
+        log.info(
+            "hekapy-router %s started with %s (%d plugins)",
+            hekapy.__version__,
+            where,
+            len(config.plugins),
+        )
         pipe.start()
         progress = args.run_once and sys.stderr.isatty()
         status = pipe.wait(progress=progress)

@@ -56,9 +56,16 @@ GLOBALS: dict[str, Any] = {
 
 # Globals hekad has that mean nothing to a Python process: accepted so
 # hekad files load, reported once as ignored.
-IGNORED_GLOBALS = frozenset(("maxprocs", "cpuprof", "memprof",
-                             "max_pack_idle", "log_flags",
-                             "full_buffer_max_retries"))
+IGNORED_GLOBALS = frozenset(
+    (
+        "maxprocs",
+        "cpuprof",
+        "memprof",
+        "max_pack_idle",
+        "log_flags",
+        "full_buffer_max_retries",
+    )
+)
 
 COMMON: dict[str, dict[str, Any]] = {
     "Input": {
@@ -95,12 +102,16 @@ COMMON["Output"] = dict(COMMON["Filter"], encoder="", use_framing=None)
 
 DIALECTS = ("heka", "lua_sandbox")
 
-LOAD_ORDER = ("Decoder", "Encoder", "Splitter", "Input", "Filter",
-              "Output")
+LOAD_ORDER = ("Decoder", "Encoder", "Splitter", "Input", "Filter", "Output")
 
 # Usable by name without a section of their own.
-DEFAULT_PLUGINS = ("ProtobufDecoder", "ProtobufEncoder", "TokenSplitter",
-                   "HekaFramingSplitter", "NullSplitter")
+DEFAULT_PLUGINS = (
+    "ProtobufDecoder",
+    "ProtobufEncoder",
+    "TokenSplitter",
+    "HekaFramingSplitter",
+    "NullSplitter",
+)
 
 
 class ConfigErrors(ConfigError):
@@ -112,7 +123,8 @@ class ConfigErrors(ConfigError):
     def __init__(self, errors: list[ConfigError]) -> None:
         n = len(errors)
         super().__init__(
-            f"{n} error{'s' if n != 1 else ''} loading configuration")
+            f"{n} error{'s' if n != 1 else ''} loading configuration"
+        )
         self.errors = errors
 
     def lines(self) -> list[str]:
@@ -154,8 +166,9 @@ class Config:
         return [p for p in self.plugins.values() if p.category == category]
 
 
-def substitute_env(text: str, env: Mapping[str, str] | None = None,
-                   where: str = "") -> tuple[str, list[ConfigError]]:
+def substitute_env(
+    text: str, env: Mapping[str, str] | None = None, where: str = ""
+) -> tuple[str, list[ConfigError]]:
     """Replace ``%ENV[NAME]`` by the variable's value (empty if unset).
 
     Returns the text and the mistakes found (an unterminated reference,
@@ -174,16 +187,22 @@ def substitute_env(text: str, env: Mapping[str, str] | None = None,
         line = text.count("\n", 0, start) + 1
         end = text.find("]", start + 5)
         if end < 0:
-            errors.append(ConfigError(
-                f"missing ']' after {text[start:start + 20]!r}",
-                f"{where} line {line}"))
+            errors.append(
+                ConfigError(
+                    f"missing ']' after {text[start : start + 20]!r}",
+                    f"{where} line {line}",
+                )
+            )
             out.append(text[start:])
             break
-        name = text[start + 5:end]
+        name = text[start + 5 : end]
         if any(c in name for c in " \t\r\n") or "%ENV[" in name:
-            errors.append(ConfigError(
-                f"bad environment variable name {name!r}",
-                f"{where} line {line}"))
+            errors.append(
+                ConfigError(
+                    f"bad environment variable name {name!r}",
+                    f"{where} line {line}",
+                )
+            )
         else:
             out.append(env.get(name, ""))
         pos = end + 1
@@ -193,14 +212,16 @@ def substitute_env(text: str, env: Mapping[str, str] | None = None,
 def config_files(path: Path) -> list[Path]:
     """The files a ``-config`` path names, in the order they load."""
     if path.is_dir():
-        return sorted(p for p in path.iterdir()
-                      if p.suffix == ".toml" and p.is_file())
+        return sorted(
+            p for p in path.iterdir() if p.suffix == ".toml" and p.is_file()
+        )
     return [path]
 
 
-def read_sections(path: Path, env: Mapping[str, str] | None = None,
-                  ) -> tuple[dict[str, tuple[Any, Path]],
-                             list[ConfigError]]:
+def read_sections(
+    path: Path,
+    env: Mapping[str, str] | None = None,
+) -> tuple[dict[str, tuple[Any, Path]], list[ConfigError]]:
     """Parse every file; later sections replace earlier ones whole.
 
     Returns ``{section: (table, file)}`` and the mistakes found.
@@ -222,9 +243,13 @@ def read_sections(path: Path, env: Mapping[str, str] | None = None,
     return sections, errors
 
 
-def parse_into(sections: dict[str, tuple[Any, Path]], raw: str, f: Path,
-               env: Mapping[str, str] | None,
-               errors: list[ConfigError]) -> None:
+def parse_into(
+    sections: dict[str, tuple[Any, Path]],
+    raw: str,
+    f: Path,
+    env: Mapping[str, str] | None,
+    errors: list[ConfigError],
+) -> None:
     """Parse one file's text; its sections replace earlier ones."""
     text, env_errors = substitute_env(raw, env, str(f))
     errors.extend(env_errors)
@@ -246,8 +271,7 @@ def _type_ok(default: Any, value: Any) -> bool:
     if isinstance(default, int):
         return isinstance(value, int) and not isinstance(value, bool)
     if isinstance(default, float):
-        return isinstance(value, (int, float)) and \
-            not isinstance(value, bool)
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
     if isinstance(default, (list, tuple)):
         return isinstance(value, list)
     return isinstance(value, type(default))
@@ -274,45 +298,72 @@ def _resolve(base: Path, value: str) -> str:
     return os.path.normpath(p if p.is_absolute() else (base / p))
 
 
-def _load_globals(table: Any, where: str, base: Path,
-                  errors: list[ConfigError],
-                  warnings: list[str]) -> dict[str, Any]:
+def _load_globals(
+    table: Any,
+    where: str,
+    base: Path,
+    errors: list[ConfigError],
+    warnings: list[str],
+) -> dict[str, Any]:
     out = dict(GLOBALS)
     if not isinstance(table, dict):
         errors.append(ConfigError("[hekad] must be a table", where))
         return out
     for key, value in table.items():
         if key not in GLOBALS:
-            errors.append(ConfigError(f"unknown global setting {key!r}",
-                                      where))
+            errors.append(
+                ConfigError(f"unknown global setting {key!r}", where)
+            )
             continue
         if not _type_ok(GLOBALS[key], value):
-            errors.append(ConfigError(
-                f"{key!r} must be {_type_name(GLOBALS[key])}, got "
-                f"{value!r}", where))
+            errors.append(
+                ConfigError(
+                    f"{key!r} must be {_type_name(GLOBALS[key])}, got "
+                    f"{value!r}",
+                    where,
+                )
+            )
             continue
         if key in IGNORED_GLOBALS:
-            warnings.append(f"global setting {key!r} has no effect in "
-                            f"hekapy and is ignored in {where}")
+            warnings.append(
+                f"global setting {key!r} has no effect in "
+                f"hekapy and is ignored in {where}"
+            )
         out[key] = value
     if out["max_message_size"] <= 1024:
-        errors.append(ConfigError(
-            f"max_message_size must be larger than 1024, got "
-            f"{out['max_message_size']!r}", where))
+        errors.append(
+            ConfigError(
+                f"max_message_size must be larger than 1024, got "
+                f"{out['max_message_size']!r}",
+                where,
+            )
+        )
     if out["sample_denominator"] <= 0:
-        errors.append(ConfigError(
-            f"sample_denominator must be positive, got "
-            f"{out['sample_denominator']!r}", where))
+        errors.append(
+            ConfigError(
+                f"sample_denominator must be positive, got "
+                f"{out['sample_denominator']!r}",
+                where,
+            )
+        )
     if out["max_message_loops"] == 0:
         out["max_message_loops"] = 1
     if out["matcher_dialect"] not in DIALECTS:
-        errors.append(ConfigError(
-            f"matcher_dialect must be 'heka' or 'lua_sandbox', got "
-            f"{out['matcher_dialect']!r}", where))
+        errors.append(
+            ConfigError(
+                f"matcher_dialect must be 'heka' or 'lua_sandbox', got "
+                f"{out['matcher_dialect']!r}",
+                where,
+            )
+        )
     if out["log_level"] not in ("debug", "info", "warning", "error"):
-        errors.append(ConfigError(
-            f"log_level must be debug, info, warning or error, got "
-            f"{out['log_level']!r}", where))
+        errors.append(
+            ConfigError(
+                f"log_level must be debug, info, warning or error, got "
+                f"{out['log_level']!r}",
+                where,
+            )
+        )
     for key in ("base_dir", "share_dir", "pid_file"):
         out[key] = _resolve(base, out[key])
     if not out["hostname"]:
@@ -320,21 +371,31 @@ def _load_globals(table: Any, where: str, base: Path,
     return out
 
 
-def _check_section(name: str, table: Any, where: str, base: Path,
-                   glob: dict[str, Any], errors: list[ConfigError],
-                   warnings: list[str]) -> PluginSpec | None:
+def _check_section(
+    name: str,
+    table: Any,
+    where: str,
+    base: Path,
+    glob: dict[str, Any],
+    errors: list[ConfigError],
+    warnings: list[str],
+) -> PluginSpec | None:
     if not isinstance(table, dict):
         errors.append(ConfigError(f"{name!r} must be a table", where))
         return None
     type_name = table.get("type", name)
     if not isinstance(type_name, str):
-        errors.append(ConfigError(f"'type' must be a string, got "
-                                  f"{type_name!r}", where))
+        errors.append(
+            ConfigError(f"'type' must be a string, got {type_name!r}", where)
+        )
         return None
     category = registry.category_of(type_name)
     if category is None:
-        errors.append(ConfigError(
-            f"unrecognized plugin category for type {type_name!r}", where))
+        errors.append(
+            ConfigError(
+                f"unrecognized plugin category for type {type_name!r}", where
+            )
+        )
         return None
     try:
         cls = registry.lookup(type_name)
@@ -350,30 +411,40 @@ def _check_section(name: str, table: Any, where: str, base: Path,
         if key == "type":
             continue
         if key in unsupported:
-            warnings.append(f"option {key!r} of {type_name} is not "
-                            f"supported by hekapy and is ignored in "
-                            f"{where}")
+            warnings.append(
+                f"option {key!r} of {type_name} is not "
+                f"supported by hekapy and is ignored in "
+                f"{where}"
+            )
             continue
         if key not in schema:
             if open_schema:
                 config[key] = value
                 continue
-            errors.append(ConfigError(
-                f"unknown config setting {key!r}", where))
+            errors.append(
+                ConfigError(f"unknown config setting {key!r}", where)
+            )
             continue
         if not _type_ok(schema[key], value):
-            errors.append(ConfigError(
-                f"{key!r} must be {_type_name(schema[key])}, got "
-                f"{value!r}", where))
+            errors.append(
+                ConfigError(
+                    f"{key!r} must be {_type_name(schema[key])}, got "
+                    f"{value!r}",
+                    where,
+                )
+            )
             continue
         config[key] = value
-    if category in ("Filter", "Output") and \
-            "use_buffering" not in (getattr(cls, "config_schema", {}) or {}):
+    if category in ("Filter", "Output") and "use_buffering" not in (
+        getattr(cls, "config_schema", {}) or {}
+    ):
         for key in ("use_buffering", "buffering"):
             if table.get(key):
-                warnings.append(f"option {key!r} of {type_name} is not "
-                                f"supported by hekapy and is ignored in "
-                                f"{where}")
+                warnings.append(
+                    f"option {key!r} of {type_name} is not "
+                    f"supported by hekapy and is ignored in "
+                    f"{where}"
+                )
     for key in getattr(cls, "path_options", ()):
         value = config.get(key)
         if isinstance(value, str):
@@ -385,8 +456,12 @@ def _check_section(name: str, table: Any, where: str, base: Path,
     return PluginSpec(name, type_name, category, cls, config, where, base)
 
 
-def _sandbox_defaults(config: dict[str, Any], table: dict[str, Any],
-                      glob: dict[str, Any], base: Path) -> None:
+def _sandbox_defaults(
+    config: dict[str, Any],
+    table: dict[str, Any],
+    glob: dict[str, Any],
+    base: Path,
+) -> None:
     """Heka's rules for sandbox paths and limits.
 
     A relative ``filename`` or ``module_directory`` is looked up under
@@ -397,49 +472,65 @@ def _sandbox_defaults(config: dict[str, Any], table: dict[str, Any],
     share = Path(glob["share_dir"])
     for key in ("filename", "module_directory"):
         value = config.get(key)
-        if not isinstance(value, str) or not value or \
-                os.path.isabs(value):
+        if not isinstance(value, str) or not value or os.path.isabs(value):
             continue
         in_share = share / value
-        config[key] = os.path.normpath(in_share if in_share.exists()
-                                       else base / value)
+        config[key] = os.path.normpath(
+            in_share if in_share.exists() else base / value
+        )
     if "state_directory" in config and not config["state_directory"]:
         config["state_directory"] = os.path.join(
-            glob["base_dir"], "sandbox_preservation")
+            glob["base_dir"], "sandbox_preservation"
+        )
     for key in ("max_process_inject", "max_timer_inject"):
         if key in config and key not in table:
             config[key] = glob[key]
 
 
-def _check_matcher(config: dict[str, Any], cls: type[Any],
-                   glob: dict[str, Any], where: str,
-                   errors: list[ConfigError]) -> None:
+def _check_matcher(
+    config: dict[str, Any],
+    cls: type[Any],
+    glob: dict[str, Any],
+    where: str,
+    errors: list[ConfigError],
+) -> None:
     if not config.get("matcher_dialect"):
         config["matcher_dialect"] = glob["matcher_dialect"]
         if glob["matcher_dialect"] not in DIALECTS:
             return  # reported once, for [hekad]
     dialect = config["matcher_dialect"]
     if dialect not in DIALECTS:
-        errors.append(ConfigError(
-            f"matcher_dialect must be 'heka' or 'lua_sandbox', got "
-            f"{dialect!r}", where))
+        errors.append(
+            ConfigError(
+                f"matcher_dialect must be 'heka' or 'lua_sandbox', got "
+                f"{dialect!r}",
+                where,
+            )
+        )
         return
-    expr = config.get("message_matcher") or \
-        getattr(cls, "default_message_matcher", "")
+    expr = config.get("message_matcher") or getattr(
+        cls, "default_message_matcher", ""
+    )
     if not expr:
         errors.append(ConfigError("'message_matcher' is required", where))
         return
     config["message_matcher"] = expr
     from hekapy.matcher import Matcher
+
     try:
         Matcher(expr, dialect=dialect)
     except ValueError as exc:
-        errors.append(ConfigError(
-            f"bad message_matcher {expr!r}: {exc}", where))
+        errors.append(
+            ConfigError(f"bad message_matcher {expr!r}: {exc}", where)
+        )
 
 
-def _add_defaults(plugins: dict[str, PluginSpec], glob: dict[str, Any],
-                  base: Path, errors: list[ConfigError]) -> None:
+def _add_defaults(
+    plugins: dict[str, PluginSpec],
+    glob: dict[str, Any],
+    base: Path,
+    errors: list[ConfigError],
+) -> None:
     for name in DEFAULT_PLUGINS:
         if name in plugins:
             continue
@@ -447,13 +538,21 @@ def _add_defaults(plugins: dict[str, PluginSpec], glob: dict[str, Any],
         category = registry.category_of(name) or ""
         config = dict(COMMON[category])
         config.update(getattr(cls, "config_schema", {}) or {})
-        plugins[name] = PluginSpec(name, name, category, cls, config,
-                                   f"built-in {name}", base,
-                                   explicit=False)
+        plugins[name] = PluginSpec(
+            name,
+            name,
+            category,
+            cls,
+            config,
+            f"built-in {name}",
+            base,
+            explicit=False,
+        )
 
 
-def _check_references(plugins: dict[str, PluginSpec],
-                      errors: list[ConfigError]) -> None:
+def _check_references(
+    plugins: dict[str, PluginSpec], errors: list[ConfigError]
+) -> None:
     def implicit(ref: str, category: str) -> PluginSpec | None:
         """A type named directly, used with its defaults."""
         if registry.category_of(ref) != category:
@@ -464,9 +563,16 @@ def _check_references(plugins: dict[str, PluginSpec],
             return None
         config = dict(COMMON[category])
         config.update(getattr(cls, "config_schema", {}) or {})
-        spec = plugins[ref] = PluginSpec(ref, ref, category, cls, config,
-                                         f"built-in {ref}", Path("."),
-                                         explicit=False)
+        spec = plugins[ref] = PluginSpec(
+            ref,
+            ref,
+            category,
+            cls,
+            config,
+            f"built-in {ref}",
+            Path("."),
+            explicit=False,
+        )
         return spec
 
     def want(spec: PluginSpec, key: str, category: str) -> None:
@@ -475,9 +581,12 @@ def _check_references(plugins: dict[str, PluginSpec],
             return
         target = plugins.get(ref) or implicit(ref, category)
         if target is None or target.category != category:
-            errors.append(ConfigError(
-                f"{key} {ref!r} does not name a {category.lower()}",
-                spec.where))
+            errors.append(
+                ConfigError(
+                    f"{key} {ref!r} does not name a {category.lower()}",
+                    spec.where,
+                )
+            )
 
     for spec in list(plugins.values()):
         if spec.category == "Input":
@@ -489,13 +598,17 @@ def _check_references(plugins: dict[str, PluginSpec],
             for sub in spec.config.get("subs") or []:
                 target = plugins.get(sub) or implicit(sub, "Decoder")
                 if target is None or target.category != "Decoder":
-                    errors.append(ConfigError(
-                        f"subs entry {sub!r} does not name a decoder",
-                        spec.where))
+                    errors.append(
+                        ConfigError(
+                            f"subs entry {sub!r} does not name a decoder",
+                            spec.where,
+                        )
+                    )
 
 
-def load(path: str | os.PathLike[str],
-         env: Mapping[str, str] | None = None) -> Config:
+def load(
+    path: str | os.PathLike[str], env: Mapping[str, str] | None = None
+) -> Config:
     """Read and validate a configuration file or directory.
 
     Raises
@@ -508,9 +621,12 @@ def load(path: str | os.PathLike[str],
     return _validate(root, sections, errors)
 
 
-def load_string(text: str, name: str = "<built-in>",
-                directory: str | os.PathLike[str] = ".",
-                env: Mapping[str, str] | None = None) -> Config:
+def load_string(
+    text: str,
+    name: str = "<built-in>",
+    directory: str | os.PathLike[str] = ".",
+    env: Mapping[str, str] | None = None,
+) -> Config:
     """Validate configuration given as TOML text (see :func:`load`).
 
     Relative paths are resolved against ``directory``.
@@ -522,19 +638,27 @@ def load_string(text: str, name: str = "<built-in>",
     return _validate(root, sections, errors, files=[])
 
 
-def _validate(root: Path, sections: dict[str, tuple[Any, Path]],
-              errors: list[ConfigError],
-              files: list[Path] | None = None) -> Config:
+def _validate(
+    root: Path,
+    sections: dict[str, tuple[Any, Path]],
+    errors: list[ConfigError],
+    files: list[Path] | None = None,
+) -> Config:
     warnings: list[str] = []
     directory = root if root.is_dir() else root.parent
     glob_table, glob_file = sections.pop("hekad", ({}, root))
-    glob = _load_globals(glob_table, f"{glob_file} [hekad]",
-                         directory if glob_file == root and root.is_dir()
-                         else glob_file.parent, errors, warnings)
+    glob = _load_globals(
+        glob_table,
+        f"{glob_file} [hekad]",
+        directory if glob_file == root and root.is_dir() else glob_file.parent,
+        errors,
+        warnings,
+    )
     found: dict[str, PluginSpec] = {}
     for name, (table, f) in sections.items():
-        spec = _check_section(name, table, f"{f} [{name}]", f.parent,
-                              glob, errors, warnings)
+        spec = _check_section(
+            name, table, f"{f} [{name}]", f.parent, glob, errors, warnings
+        )
         if spec is not None:
             found[name] = spec
     _add_defaults(found, glob, directory, errors)

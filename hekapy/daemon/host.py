@@ -29,8 +29,7 @@ from hekapy._wire import length_delimited, varint
 
 LOGGED_FAILURES = 10
 
-_DROP_COUNTERS = ("garbage_bytes", "bad_headers", "oversized",
-                  "auth_failures")
+_DROP_COUNTERS = ("garbage_bytes", "bad_headers", "oversized", "auth_failures")
 
 
 class DecoderTerminated(HekaError):
@@ -40,10 +39,17 @@ class DecoderTerminated(HekaError):
 class InputHost:
     """Streams, decoding and counters for one input (see module doc)."""
 
-    def __init__(self, name: str, config: dict[str, Any],
-                 make_splitter: Callable[[], Any], decoder: Any,
-                 route: Callable[[Pack], None], hostname: str,
-                 run_once: bool, log: logging.Logger) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: dict[str, Any],
+        make_splitter: Callable[[], Any],
+        decoder: Any,
+        route: Callable[[Pack], None],
+        hostname: str,
+        run_once: bool,
+        log: logging.Logger,
+    ) -> None:
         self.name = name
         self.config = config
         self.make_splitter = make_splitter
@@ -56,10 +62,17 @@ class InputHost:
         self.decode_lock = threading.Lock()
         self._logger_field = length_delimited(4, name.encode())
         self._hostname_field = length_delimited(9, hostname.encode())
-        self.counters = {"records": 0, "messages": 0, "decode_failures": 0,
-                         "garbage_bytes": 0, "bad_headers": 0,
-                         "oversized": 0, "auth_failures": 0,
-                         "streams": 0, "bytes": 0}
+        self.counters = {
+            "records": 0,
+            "messages": 0,
+            "decode_failures": 0,
+            "garbage_bytes": 0,
+            "bad_headers": 0,
+            "oversized": 0,
+            "auth_failures": 0,
+            "streams": 0,
+            "bytes": 0,
+        }
 
     def stream(self, label: str) -> Stream:
         """A new stream (one file, connection or datagram source)."""
@@ -74,8 +87,10 @@ class InputHost:
     def to_pack(self, record: bytes) -> Pack:
         if self.splitter_message_bytes:
             return Pack(bytes(record), getattr(record, "signer", None))
-        return Pack(self._payload_message(bytes(record)),
-                    getattr(record, "signer", None))
+        return Pack(
+            self._payload_message(bytes(record)),
+            getattr(record, "signer", None),
+        )
 
     def _payload_message(self, payload: bytes) -> bytes:
         """Protobuf bytes of a new message carrying ``payload``.
@@ -87,10 +102,19 @@ class InputHost:
         u = bytearray(os.urandom(16))
         u[6] = (u[6] & 0x0F) | 0x40
         u[8] = (u[8] & 0x3F) | 0x80
-        return b"".join((b"\x0a\x10", u, b"\x10", varint(time.time_ns()),
-                         self._logger_field, b"\x32",
-                         varint(len(payload)), payload,
-                         self._hostname_field))
+        return b"".join(
+            (
+                b"\x0a\x10",
+                u,
+                b"\x10",
+                varint(time.time_ns()),
+                self._logger_field,
+                b"\x32",
+                varint(len(payload)),
+                payload,
+                self._hostname_field,
+            )
+        )
 
     splitter_message_bytes = False
 
@@ -107,8 +131,7 @@ class InputHost:
             with self.decode_lock:
                 packs = dec.decode(pack)
         except SandboxTerminated as exc:
-            self.log.error("decoder %s terminated: %s", dec.name,
-                           exc.reason)
+            self.log.error("decoder %s terminated: %s", dec.name, exc.reason)
             raise DecoderTerminated(str(exc)) from exc
         except Exception as exc:
             self.count("decode_failures")
@@ -126,17 +149,22 @@ class InputHost:
         if n <= LOGGED_FAILURES:
             self.log.warning("decode failure in stream %s: %s", label, exc)
         if n == LOGGED_FAILURES:
-            self.log.warning("further decode failures of %s are counted, "
-                             "not logged", self.name)
+            self.log.warning(
+                "further decode failures of %s are counted, not logged",
+                self.name,
+            )
 
     def _failed(self, pack: Pack, error: str) -> Pack:
         try:
             msg = pack.message
         except ValueError:
-            msg = Message(uuid=uuid.uuid4().bytes,
-                          timestamp=time.time_ns(), logger=self.name,
-                          hostname=self.hostname,
-                          payload=pack.raw.decode("utf-8", "replace"))
+            msg = Message(
+                uuid=uuid.uuid4().bytes,
+                timestamp=time.time_ns(),
+                logger=self.name,
+                hostname=self.hostname,
+                payload=pack.raw.decode("utf-8", "replace"),
+            )
         msg.fields.append(Field("decode_failure", True))
         msg.fields.append(Field("decode_error", error[:500]))
         return Pack.from_message(msg, pack.signer)
@@ -173,8 +201,13 @@ class Stream:
         c = dict(getattr(self.splitter, "counters", {}))
         reader = getattr(self.splitter, "_reader", None)
         if reader is not None:
-            c.update({k: v for k, v in reader.counters.items()
-                      if k in _DROP_COUNTERS})
+            c.update(
+                {
+                    k: v
+                    for k, v in reader.counters.items()
+                    if k in _DROP_COUNTERS
+                }
+            )
         return c
 
     def _report(self) -> None:
@@ -187,5 +220,6 @@ class Stream:
                 self.host.count(key, delta)
                 parts.append(f"{delta} {key.replace('_', ' ')}")
         if parts:
-            self.host.log.warning("stream %s dropped %s", self.label,
-                                  ", ".join(parts))
+            self.host.log.warning(
+                "stream %s dropped %s", self.label, ", ".join(parts)
+            )

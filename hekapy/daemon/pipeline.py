@@ -37,8 +37,12 @@ from hekapy.plugins._api import PluginContext
 
 log = logging.getLogger("hekapy.daemon")
 
-_FO_KEYS = ("message_matcher", "matcher_dialect", "message_signer",
-            "ticker_interval")
+_FO_KEYS = (
+    "message_matcher",
+    "matcher_dialect",
+    "message_signer",
+    "ticker_interval",
+)
 
 
 def _instance(spec: PluginSpec, name: str | None = None) -> Any:
@@ -84,9 +88,13 @@ class Pipeline:
 
     def _context(self, name: str, inject: Any = None) -> PluginContext:
         g = self.config.globals
-        return PluginContext(name, inject or _no_inject,
-                             hostname=g["hostname"], pid=os.getpid(),
-                             base_dir=g["base_dir"])
+        return PluginContext(
+            name,
+            inject or _no_inject,
+            hostname=g["hostname"],
+            pid=os.getpid(),
+            base_dir=g["base_dir"],
+        )
 
     def make_decoder(self, ref: str, owner: str) -> Any:
         """A started decoder instance (sub-decoders attached) or None."""
@@ -95,8 +103,9 @@ class Pipeline:
         spec = self.config.plugins[ref]
         dec = _instance(spec, f"{owner}-{ref}")
         if spec.type == "MultiDecoder":
-            dec.sub_decoders = [self.make_decoder(s, owner)
-                                for s in spec.config["subs"]]
+            dec.sub_decoders = [
+                self.make_decoder(s, owner) for s in spec.config["subs"]
+            ]
         dec.start(self._context(dec.name, self.route))
         return dec
 
@@ -126,42 +135,50 @@ class Pipeline:
         from hekapy.router import Router
 
         g = self.config.globals
-        return Router(max_message_loops=g["max_message_loops"],
-                      queue_size=g["plugin_chansize"],
-                      matcher_dialect=g["matcher_dialect"],
-                      hostname=g["hostname"],
-                      report_interval=float(g["report_interval"]),
-                      max_message_size=g["max_message_size"],
-                      base_dir=g["base_dir"])
+        return Router(
+            max_message_loops=g["max_message_loops"],
+            queue_size=g["plugin_chansize"],
+            matcher_dialect=g["matcher_dialect"],
+            hostname=g["hostname"],
+            report_interval=float(g["report_interval"]),
+            max_message_size=g["max_message_size"],
+            base_dir=g["base_dir"],
+        )
 
     def _add_routed(self, spec: PluginSpec) -> None:
         plugin = _instance(spec)
         cfg = spec.config
         if spec.category == "Output":
             if cfg.get("encoder"):
-                plugin.encoder = self.make_encoder(cfg["encoder"],
-                                                   spec.name)
+                plugin.encoder = self.make_encoder(cfg["encoder"], spec.name)
             if hasattr(plugin, "max_message_size"):
-                plugin.max_message_size = \
-                    self.config.globals["max_message_size"]
+                plugin.max_message_size = self.config.globals[
+                    "max_message_size"
+                ]
         self.routed_plugins[spec.name] = plugin
-        add = self.router.add_filter if spec.category == "Filter" \
+        add = (
+            self.router.add_filter
+            if spec.category == "Filter"
             else self.router.add_output
-        add(plugin, cfg["message_matcher"],
+        )
+        add(
+            plugin,
+            cfg["message_matcher"],
             matcher_dialect=cfg["matcher_dialect"],
             message_signer=cfg["message_signer"] or None,
             ticker_interval=cfg["ticker_interval"] or 0,
             threaded=self._threaded(spec, plugin),
             timer_event_on_shutdown=bool(
-                cfg.get("timer_event_on_shutdown", False)))
+                cfg.get("timer_event_on_shutdown", False)
+            ),
+        )
         self._routed_names.add(spec.name)
 
     def _check(self, spec: PluginSpec) -> None:
         """Create a plugin and what it refers to, starting nothing."""
         _instance(spec)
         cfg = spec.config
-        refs = [cfg.get("decoder"), cfg.get("splitter"),
-                cfg.get("encoder")]
+        refs = [cfg.get("decoder"), cfg.get("splitter"), cfg.get("encoder")]
         while refs:
             ref = refs.pop()
             if not ref:
@@ -186,13 +203,19 @@ class Pipeline:
         plugin = _instance(spec)
         splitter = cfg.get("splitter") or "NullSplitter"
         host = InputHost(
-            spec.name, cfg, self._splitter_factory(splitter),
+            spec.name,
+            cfg,
+            self._splitter_factory(splitter),
             self.make_decoder(cfg.get("decoder") or "", spec.name),
-            self.route, self.config.globals["hostname"],
-            self.run_once, logging.getLogger(f"hekapy.{spec.name}"))
+            self.route,
+            self.config.globals["hostname"],
+            self.run_once,
+            logging.getLogger(f"hekapy.{spec.name}"),
+        )
         sspec = self.config.plugins[splitter]
         host.splitter_message_bytes = bool(
-            sspec.config.get("use_message_bytes"))
+            sspec.config.get("use_message_bytes")
+        )
         plugin.start(self._context(spec.name, self.route))
         self.inputs.append(_InputRun(spec, plugin, host))
 
@@ -222,8 +245,9 @@ class Pipeline:
             except (ConfigError, ValueError, TypeError, OSError) as exc:
                 errors.append(ConfigError(str(exc), spec.where))
             except Exception as exc:
-                errors.append(ConfigError(
-                    f"{type(exc).__name__}: {exc}", spec.where))
+                errors.append(
+                    ConfigError(f"{type(exc).__name__}: {exc}", spec.where)
+                )
         if errors:
             self._abort()
             raise ConfigErrors(errors)
@@ -244,8 +268,11 @@ class Pipeline:
             run.plugin.run(run.host)
         except DecoderTerminated as exc:
             run.error = str(exc)
-            log.error("input %s stopped because its decoder terminated; "
-                      "shutting down", run.spec.name)
+            log.error(
+                "input %s stopped because its decoder terminated; "
+                "shutting down",
+                run.spec.name,
+            )
             self.exit_code = 1
             self.stop_requested.set()
         except Exception as exc:
@@ -263,8 +290,9 @@ class Pipeline:
             self._service()
 
     def _inputs_done(self) -> bool:
-        return all(r.thread is None or not r.thread.is_alive()
-                   for r in self.inputs)
+        return all(
+            r.thread is None or not r.thread.is_alive() for r in self.inputs
+        )
 
     def _service(self) -> None:
         self._check_terminations()
@@ -277,27 +305,35 @@ class Pipeline:
 
     def _check_terminations(self) -> None:
         terms = getattr(self.router, "terminations", [])
-        for t in terms[len(self.terminated):]:
+        for t in terms[len(self.terminated) :]:
             name = str(t.get("name") or t.get("plugin") or "?")
             self.terminated.append(name)
             spec = self.config.plugins.get(name)
             reason = t.get("reason") or t.get("error") or ""
             log.error("plugin %s terminated: %s", name, reason)
-            if spec is not None and not spec.config.get("can_exit") and \
-                    not spec.type.startswith("Sandbox"):
-                log.error("%s may not exit (can_exit = false); shutting "
-                          "down", name)
+            if (
+                spec is not None
+                and not spec.config.get("can_exit")
+                and not spec.type.startswith("Sandbox")
+            ):
+                log.error(
+                    "%s may not exit (can_exit = false); shutting down", name
+                )
                 self.stop_requested.set()
 
     def start(self) -> None:
         """Start the service thread and every input."""
         self._router_thread = threading.Thread(
-            target=self._service_loop, name="hekapy-service", daemon=True)
+            target=self._service_loop, name="hekapy-service", daemon=True
+        )
         self._router_thread.start()
         for run in self.inputs:
             run.thread = threading.Thread(
-                target=self._run_input, args=(run,),
-                name=f"input-{run.spec.name}", daemon=True)
+                target=self._run_input,
+                args=(run,),
+                name=f"input-{run.spec.name}",
+                daemon=True,
+            )
             run.thread.start()
 
     def wait(self, progress: bool = False) -> int:
@@ -309,8 +345,10 @@ class Pipeline:
         while not self.stop_requested.is_set():
             if self.run_once and self._inputs_done():
                 break
-            if self._router_thread is not None and \
-                    not self._router_thread.is_alive():
+            if (
+                self._router_thread is not None
+                and not self._router_thread.is_alive()
+            ):
                 break
             self.stop_requested.wait(0.1)
             if progress and time.monotonic() - last >= 0.5:
@@ -321,8 +359,10 @@ class Pipeline:
     def _progress(self) -> None:
         recs = sum(r.host.counters["records"] for r in self.inputs)
         took = max(time.time() - self.started, 1e-9)
-        sys.stderr.write(f"\r{recs} records read, {self.routed} routed, "
-                         f"{recs / took:.0f} records/s ")
+        sys.stderr.write(
+            f"\r{recs} records read, {self.routed} routed, "
+            f"{recs / took:.0f} records/s "
+        )
         sys.stderr.flush()
 
     def shutdown(self, progress: bool = False) -> int:
@@ -333,8 +373,9 @@ class Pipeline:
             if run.thread is not None:
                 run.thread.join(10)
                 if run.thread.is_alive():
-                    log.error("input %s did not stop within 10 s",
-                              run.spec.name)
+                    log.error(
+                        "input %s did not stop within 10 s", run.spec.name
+                    )
         self.stop_requested.set()
         self.inputs_finished.set()
         if self._router_thread is not None:
@@ -346,12 +387,18 @@ class Pipeline:
             sys.stderr.write("\n")
         for run in self.inputs:
             c = run.host.counters
-            log.info("input %s: %d records, %d messages, %d decode "
-                     "failures, %d garbage bytes, %d auth failures, %d "
-                     "oversized", run.spec.name, c["records"],
-                     c["messages"], c["decode_failures"],
-                     c["garbage_bytes"], c["auth_failures"],
-                     c["oversized"])
+            log.info(
+                "input %s: %d records, %d messages, %d decode "
+                "failures, %d garbage bytes, %d auth failures, %d "
+                "oversized",
+                run.spec.name,
+                c["records"],
+                c["messages"],
+                c["decode_failures"],
+                c["garbage_bytes"],
+                c["auth_failures"],
+                c["oversized"],
+            )
             if run.error:
                 self.exit_code = 1
         if self.terminated:
@@ -378,8 +425,10 @@ class Pipeline:
         its configuration.
         """
         for spec in self.config.of("Filter"):
-            if not spec.type.startswith("Sandbox") or \
-                    spec.name not in self.router.plugins:
+            if (
+                not spec.type.startswith("Sandbox")
+                or spec.name not in self.router.plugins
+            ):
                 continue
             try:
                 self.router.remove(spec.name, drain=True)
@@ -391,15 +440,19 @@ class Pipeline:
     def report(self) -> dict[str, Any]:
         """The router's report plus the inputs' counters."""
         rep = dict(self.router.report())
-        rep["inputs"] = [dict(r.host.counters, Name=r.spec.name)
-                         for r in self.inputs]
+        rep["inputs"] = [
+            dict(r.host.counters, Name=r.spec.name) for r in self.inputs
+        ]
         return rep
 
     def log_report(self) -> None:
         """Write the full report to the log, one line per section."""
         for key, value in self.report().items():
-            log.info("report %s: %s", key,
-                     json.dumps(value, default=str, sort_keys=True))
+            log.info(
+                "report %s: %s",
+                key,
+                json.dumps(value, default=str, sort_keys=True),
+            )
 
 
 def state_dirs(config: Config) -> list[Path]:

@@ -15,8 +15,7 @@ from typing import Any
 
 from hekapy._errors import ConfigError
 
-CATEGORIES = ("Input", "Splitter", "Decoder", "Filter", "Encoder",
-              "Output")
+CATEGORIES = ("Input", "Splitter", "Decoder", "Filter", "Encoder", "Output")
 
 _P = "hekapy.plugins"
 
@@ -49,16 +48,41 @@ BUILTIN: dict[str, str] = {
 
 # Types hekad 0.10 ships that hekapy does not implement; naming one
 # gives a clearer error than "no registered plugin type".
-HEKA_ONLY = frozenset((
-    "AMQPInput", "DockerEventInput", "DockerLogInput", "DockerStatsInput",
-    "HttpInput", "HttpListenInput", "KafkaInput", "ProcessInput",
-    "ProcessDirectoryInput", "SandboxInput", "StatAccumInput",
-    "StatsdInput", "PatternGroupingSplitter", "GeoIpDecoder",
-    "PayloadXmlDecoder", "StatsToFieldsDecoder", "SandboxManagerFilter",
-    "StatFilter", "ESJsonEncoder", "ESLogstashV0Encoder", "AMQPOutput",
-    "CarbonOutput", "DashboardOutput", "ElasticSearchOutput",
-    "IrcOutput", "KafkaOutput", "NagiosOutput", "SandboxOutput",
-    "SmtpOutput", "UdpOutput", "WhisperOutput"))
+HEKA_ONLY = frozenset(
+    (
+        "AMQPInput",
+        "DockerEventInput",
+        "DockerLogInput",
+        "DockerStatsInput",
+        "HttpInput",
+        "HttpListenInput",
+        "KafkaInput",
+        "ProcessInput",
+        "ProcessDirectoryInput",
+        "SandboxInput",
+        "StatAccumInput",
+        "StatsdInput",
+        "PatternGroupingSplitter",
+        "GeoIpDecoder",
+        "PayloadXmlDecoder",
+        "StatsToFieldsDecoder",
+        "SandboxManagerFilter",
+        "StatFilter",
+        "ESJsonEncoder",
+        "ESLogstashV0Encoder",
+        "AMQPOutput",
+        "CarbonOutput",
+        "DashboardOutput",
+        "ElasticSearchOutput",
+        "IrcOutput",
+        "KafkaOutput",
+        "NagiosOutput",
+        "SandboxOutput",
+        "SmtpOutput",
+        "UdpOutput",
+        "WhisperOutput",
+    )
+)
 
 _cache: dict[str, type] = {}
 
@@ -106,7 +130,8 @@ def lookup(type_name: str) -> type[Any]:
                 raise _unknown(type_name)
     except (ImportError, AttributeError, TypeError) as exc:
         raise ConfigError(
-            f"plugin type {type_name!r} is not available ({exc})") from exc
+            f"plugin type {type_name!r} is not available ({exc})"
+        ) from exc
     if not isinstance(cls, type):
         raise ConfigError(f"plugin type {type_name!r} is not a class")
     _cache[type_name] = cls
@@ -117,5 +142,6 @@ def _unknown(type_name: str) -> ConfigError:
     if type_name in HEKA_ONLY:
         return ConfigError(
             f"plugin type {type_name!r} exists in Heka but is not "
-            "implemented by hekapy")
+            "implemented by hekapy"
+        )
     return ConfigError(f"no registered plugin type {type_name!r}")

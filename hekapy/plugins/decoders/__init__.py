@@ -19,8 +19,13 @@ from hekapy._pack import Pack
 from hekapy.plugins._api import Decoder
 from hekapy.plugins.decoders import _golayout
 
-_HEADER_KEYS = {"Type": "type", "Logger": "logger", "Hostname": "hostname",
-                "Payload": "payload", "EnvVersion": "env_version"}
+_HEADER_KEYS = {
+    "Type": "type",
+    "Logger": "logger",
+    "Hostname": "hostname",
+    "Payload": "payload",
+    "EnvVersion": "env_version",
+}
 _INT_HEADERS = {"Severity": "severity", "Pid": "pid"}
 _TEMPLATE = re.compile(r"%(\w+)%")
 
@@ -33,15 +38,17 @@ class ProtobufDecoder(Decoder):
         return [pack]
 
 
-def _apply_fields(msg: Message, table: Mapping[str, Any],
-                  captures: Mapping[str, str]) -> None:
+def _apply_fields(
+    msg: Message, table: Mapping[str, Any], captures: Mapping[str, str]
+) -> None:
     """Set headers and fields from a ``message_fields`` table."""
 
     def fill(value: Any) -> Any:
         if not isinstance(value, str):
             return value
         return _TEMPLATE.sub(
-            lambda m: captures.get(m.group(1), m.group(0)), value)
+            lambda m: captures.get(m.group(1), m.group(0)), value
+        )
 
     for key, raw in table.items():
         value = fill(raw)
@@ -52,14 +59,14 @@ def _apply_fields(msg: Message, table: Mapping[str, Any],
                 setattr(msg, _INT_HEADERS[key], int(value))
             except ValueError as exc:
                 raise PluginFailure(
-                    f"{key} must be an integer, got {value!r}") from exc
+                    f"{key} must be an integer, got {value!r}"
+                ) from exc
         elif key == "Uuid":
             msg.uuid = _uuid.UUID(str(value)).bytes
         else:
             name, _, rep = key.partition("|")
             if isinstance(value, (list, dict)):
-                raise PluginFailure(
-                    f"field {name!r} cannot take {value!r}")
+                raise PluginFailure(f"field {name!r} cannot take {value!r}")
             msg.fields.append(Field(name, value, representation=rep))
 
 
@@ -84,13 +91,18 @@ class PayloadRegexDecoder(Decoder):
     does not match is a decode failure.
     """
 
-    config_schema = {"match_regex": "", "message_fields": {},
-                     "severity_map": {},
-                     "timestamp_layout": "2012-04-23T18:25:43.511Z",
-                     "timestamp_location": "UTC", "log_errors": True}
+    config_schema = {
+        "match_regex": "",
+        "message_fields": {},
+        "severity_map": {},
+        "timestamp_layout": "2012-04-23T18:25:43.511Z",
+        "timestamp_location": "UTC",
+        "log_errors": True,
+    }
 
-    def __init__(self, name: str,
-                 config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, name: str, config: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(name, config)
         import re2
 
@@ -100,8 +112,7 @@ class PayloadRegexDecoder(Decoder):
         try:
             self._re = re2.compile(pattern)
         except Exception as exc:
-            raise ConfigError(
-                f"bad match_regex {pattern!r}: {exc}") from exc
+            raise ConfigError(f"bad match_regex {pattern!r}: {exc}") from exc
         self._tz = _golayout.timezone(self.config["timestamp_location"])
 
     def decode(self, pack: Pack) -> list[Pack]:
@@ -110,17 +121,20 @@ class PayloadRegexDecoder(Decoder):
         m = self._re.search(payload)
         if m is None:
             raise PluginFailure(
-                f"payload does not match match_regex: {payload[:80]!r}")
+                f"payload does not match match_regex: {payload[:80]!r}"
+            )
         caps = {k: v for k, v in m.groupdict().items() if v is not None}
         ts = caps.get("Timestamp")
         if ts is not None:
             try:
                 msg.timestamp = _golayout.parse(
-                    ts, self.config["timestamp_layout"], self._tz)
+                    ts, self.config["timestamp_layout"], self._tz
+                )
             except ValueError as exc:
                 raise PluginFailure(
                     f"timestamp {ts!r} does not fit "
-                    f"{self.config['timestamp_layout']!r}") from exc
+                    f"{self.config['timestamp_layout']!r}"
+                ) from exc
         sev = caps.get("Severity")
         if sev is not None:
             mapped = self.config["severity_map"].get(sev, sev)
@@ -128,7 +142,8 @@ class PayloadRegexDecoder(Decoder):
                 msg.severity = int(mapped)
             except ValueError as exc:
                 raise PluginFailure(
-                    f"severity {sev!r} is not a number") from exc
+                    f"severity {sev!r} is not a number"
+                ) from exc
         _apply_fields(msg, self.config["message_fields"], caps)
         return [Pack.from_message(msg, pack.signer, pack.loop_count)]
 
@@ -141,11 +156,15 @@ class MultiDecoder(Decoder):
     attaches the sub-decoder instances as ``sub_decoders`` before start.
     """
 
-    config_schema = {"subs": [], "cascade_strategy": "first-wins",
-                     "log_sub_errors": False}
+    config_schema = {
+        "subs": [],
+        "cascade_strategy": "first-wins",
+        "log_sub_errors": False,
+    }
 
-    def __init__(self, name: str,
-                 config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, name: str, config: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(name, config)
         if not self.config["subs"]:
             raise ConfigError("'subs' must name at least one decoder")
@@ -153,7 +172,8 @@ class MultiDecoder(Decoder):
         if strategy not in ("first-wins", "all"):
             raise ConfigError(
                 f"cascade_strategy must be 'first-wins' or 'all', got "
-                f"{strategy!r}")
+                f"{strategy!r}"
+            )
         self.sub_decoders: list[Decoder] = []
 
     def decode(self, pack: Pack) -> list[Pack]:
@@ -173,6 +193,8 @@ class MultiDecoder(Decoder):
                 errors.append(f"{sub.name}: {exc}")
                 if self.config["log_sub_errors"] and self.context:
                     self.context.logger.warning(
-                        "sub-decoder %s failed: %s", sub.name, exc)
-        raise PluginFailure("no sub-decoder succeeded (" +
-                            "; ".join(errors) + ")")
+                        "sub-decoder %s failed: %s", sub.name, exc
+                    )
+        raise PluginFailure(
+            "no sub-decoder succeeded (" + "; ".join(errors) + ")"
+        )

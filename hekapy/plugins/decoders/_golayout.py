@@ -27,11 +27,25 @@ NAMED = {
 
 # Longest tokens first so "January" wins over "Jan".
 _TOKENS = [
-    ("January", "%B"), ("Monday", "%A"), ("Z07:00", "%z"),
-    ("-07:00", "%z"), ("-0700", "%z"), ("2006", "%Y"), ("Jan", "%b"),
-    ("Mon", "%a"), ("MST", "%Z"), ("_2", "%d"), ("01", "%m"),
-    ("02", "%d"), ("15", "%H"), ("03", "%I"), ("04", "%M"),
-    ("05", "%S"), ("06", "%y"), ("PM", "%p"), ("pm", "%p"),
+    ("January", "%B"),
+    ("Monday", "%A"),
+    ("Z07:00", "%z"),
+    ("-07:00", "%z"),
+    ("-0700", "%z"),
+    ("2006", "%Y"),
+    ("Jan", "%b"),
+    ("Mon", "%a"),
+    ("MST", "%Z"),
+    ("_2", "%d"),
+    ("01", "%m"),
+    ("02", "%d"),
+    ("15", "%H"),
+    ("03", "%I"),
+    ("04", "%M"),
+    ("05", "%S"),
+    ("06", "%y"),
+    ("PM", "%p"),
+    ("pm", "%p"),
 ]
 
 
@@ -62,8 +76,11 @@ def translate(layout: str) -> tuple[str, bool]:
     return "".join(out), frac
 
 
-def parse(text: str, layout: str, tz: _dt.tzinfo = _dt.timezone.utc,
-          ) -> int:
+def parse(
+    text: str,
+    layout: str,
+    tz: _dt.tzinfo = _dt.timezone.utc,
+) -> int:
     """Nanoseconds since the epoch for ``text`` read with ``layout``.
 
     A layout without a year takes the current one, as Heka does.

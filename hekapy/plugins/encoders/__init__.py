@@ -13,8 +13,7 @@ from hekapy.plugins.decoders import _golayout
 
 
 class ProtobufEncoder(Encoder):
-    """The message's protobuf bytes, unchanged when it was not modified.
-    """
+    """The message's protobuf bytes, unchanged when it was not modified."""
 
     def encode(self, pack: Pack) -> bytes | None:
         return pack.raw
@@ -27,9 +26,12 @@ class PayloadEncoder(Encoder):
     (``ts_from_message``) or the time of encoding.
     """
 
-    config_schema = {"append_newlines": True, "prefix_ts": False,
-                     "ts_format": "[2006/Jan/02:15:04:05 -0700] ",
-                     "ts_from_message": True}
+    config_schema = {
+        "append_newlines": True,
+        "prefix_ts": False,
+        "ts_format": "[2006/Jan/02:15:04:05 -0700] ",
+        "ts_from_message": True,
+    }
 
     def encode(self, pack: Pack) -> bytes | None:
         payload = pack.view.payload or b""
@@ -74,21 +76,28 @@ def rst_text(msg: Message) -> str:
         if kind == "double":
             kind = "double"
         values = [_rst_value(v) for v in f.values]
-        shown = values[0] if len(values) == 1 else \
-            "[" + ", ".join(values) + "]"
+        shown = (
+            values[0] if len(values) == 1 else "[" + ", ".join(values) + "]"
+        )
         if kind in ("string", "bytes"):
             shown = '"' + shown + '"' if len(values) == 1 else shown
-        lines.append(f'    | name:"{f.name}" type:{kind} value:{shown}'
-                     + (f' representation:"{f.representation}"'
-                        if f.representation else ""))
+        lines.append(
+            f'    | name:"{f.name}" type:{kind} value:{shown}'
+            + (
+                f' representation:"{f.representation}"'
+                if f.representation
+                else ""
+            )
+        )
     return "\n".join(lines) + "\n\n"
 
 
 class RstEncoder(Encoder):
     """Every header and field as a reStructuredText field list."""
 
-    def __init__(self, name: str,
-                 config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, name: str, config: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(name, config)
 
     def encode(self, pack: Pack) -> bytes | None:

@@ -22,8 +22,9 @@ class CounterFilter(Filter):
 
     config_schema = {"ticker_interval": 5}
 
-    def __init__(self, name: str,
-                 config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, name: str, config: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(name, config)
         self.count = 0
         self.total = 0
@@ -45,10 +46,17 @@ class CounterFilter(Filter):
         if self.context is None:
             return
         mean = sum(self.rates) / len(self.rates)
-        self.context.inject(Message.new(
-            type="heka.counter-output", logger=self.name,
-            hostname=self.context.hostname, pid=self.context.pid,
-            payload=payload,
-            fields=[Field("total", self.total),
+        self.context.inject(
+            Message.new(
+                type="heka.counter-output",
+                logger=self.name,
+                hostname=self.context.hostname,
+                pid=self.context.pid,
+                payload=payload,
+                fields=[
+                    Field("total", self.total),
                     Field("rate", rate, representation="msg/sec"),
-                    Field("mean_rate", mean, representation="msg/sec")]))
+                    Field("mean_rate", mean, representation="msg/sec"),
+                ],
+            )
+        )

@@ -38,9 +38,25 @@ from hekapy.plugins.outputs._base import parse_duration
 
 HASH_SPAN = 500
 CHUNK = 256 * 1024
-_MONTHS = {m: i + 1 for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep",
-     "oct", "nov", "dec"))}
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        (
+            "jan",
+            "feb",
+            "mar",
+            "apr",
+            "may",
+            "jun",
+            "jul",
+            "aug",
+            "sep",
+            "oct",
+            "nov",
+            "dec",
+        )
+    )
+}
 
 
 def _rank(value: str | None) -> tuple[int, Any]:
@@ -89,16 +105,22 @@ class LogstreamerInput(Input):
     """Tails log streams with seek journals (see the module doc)."""
 
     config_schema = {
-        "log_directory": "", "file_match": "", "priority": [],
-        "differentiator": [], "journal_directory": "",
-        "rescan_interval": "1m", "oldest_duration": "720h",
-        "initial_tail": False, "poll_interval": "250ms",
+        "log_directory": "",
+        "file_match": "",
+        "priority": [],
+        "differentiator": [],
+        "journal_directory": "",
+        "rescan_interval": "1m",
+        "oldest_duration": "720h",
+        "initial_tail": False,
+        "poll_interval": "250ms",
         "splitter": "TokenSplitter",
     }
     path_options = ("log_directory", "journal_directory")
 
-    def __init__(self, name: str,
-                 config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, name: str, config: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(name, config)
         cfg = self.config
         if not cfg["log_directory"]:
@@ -108,17 +130,21 @@ class LogstreamerInput(Input):
         try:
             self._re = re.compile(cfg["file_match"])
         except re.error as exc:
-            raise ConfigError(f"bad file_match {cfg['file_match']!r}: "
-                              f"{exc}") from exc
+            raise ConfigError(
+                f"bad file_match {cfg['file_match']!r}: {exc}"
+            ) from exc
         groups = set(self._re.groupindex)
         for p in cfg["priority"]:
             if p.lstrip("^") not in groups:
                 raise ConfigError(
-                    f"priority {p!r} is not a named group of file_match")
-        self._rescan = parse_duration(cfg["rescan_interval"],
-                                      "rescan_interval")
-        self._oldest = parse_duration(cfg["oldest_duration"],
-                                      "oldest_duration")
+                    f"priority {p!r} is not a named group of file_match"
+                )
+        self._rescan = parse_duration(
+            cfg["rescan_interval"], "rescan_interval"
+        )
+        self._oldest = parse_duration(
+            cfg["oldest_duration"], "oldest_duration"
+        )
         self._poll = parse_duration(cfg["poll_interval"], "poll_interval")
         self._stop = threading.Event()
         self.streams: dict[str, _Stream] = {}
@@ -129,8 +155,7 @@ class LogstreamerInput(Input):
     def _stream_name(self, m: re.Match[str]) -> str:
         parts = []
         for d in self.config["differentiator"]:
-            parts.append(m.group(d) or "" if d in self._re.groupindex
-                         else d)
+            parts.append(m.group(d) or "" if d in self._re.groupindex else d)
         return "".join(parts) or self.name
 
     def _scan(self) -> dict[str, list[_LogFile]]:
@@ -156,7 +181,8 @@ class LogstreamerInput(Input):
                     key.append(_neg(k) if p.startswith("^") else k)
                 key.append((0, st.st_mtime))
                 found.setdefault(self._stream_name(m), []).append(
-                    _LogFile(full, (st.st_dev, st.st_ino), tuple(key)))
+                    _LogFile(full, (st.st_dev, st.st_ino), tuple(key))
+                )
         for files in found.values():
             files.sort(key=lambda f: f.key)
         return found
@@ -165,7 +191,8 @@ class LogstreamerInput(Input):
 
     def _journal_path(self, stream: str) -> Path:
         base = self.config["journal_directory"] or os.path.join(
-            self.context.base_dir if self.context else ".", "logstreamer")
+            self.context.base_dir if self.context else ".", "logstreamer"
+        )
         safe = re.sub(r"[^\w.-]", "_", f"{self.name}.{stream}")
         return Path(base) / f"{safe}.json"
 
@@ -179,8 +206,9 @@ class LogstreamerInput(Input):
         path = self._journal_path(s.name)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"file": s.current.path, "seek": seek,
-                                   "hash": digest}))
+        tmp.write_text(
+            json.dumps({"file": s.current.path, "seek": seek, "hash": digest})
+        )
         os.replace(tmp, path)
 
     def _resume(self, s: _Stream) -> bool:
@@ -197,8 +225,10 @@ class LogstreamerInput(Input):
                 h = open(f.path, "rb")
             except OSError:
                 continue
-            if os.fstat(h.fileno()).st_size >= seek and \
-                    _tail_hash(h, seek) == digest:
+            if (
+                os.fstat(h.fileno()).st_size >= seek
+                and _tail_hash(h, seek) == digest
+            ):
                 h.seek(seek)
                 self._switch(s, f, h, seek)
                 return True
@@ -207,8 +237,9 @@ class LogstreamerInput(Input):
 
     # -- reading -----------------------------------------------------
 
-    def _switch(self, s: _Stream, f: _LogFile, handle: BinaryIO,
-                offset: int) -> None:
+    def _switch(
+        self, s: _Stream, f: _LogFile, handle: BinaryIO, offset: int
+    ) -> None:
         if s.handle is not None:
             s.handle.close()
             if s.current is not None:
@@ -221,8 +252,9 @@ class LogstreamerInput(Input):
 
     def _open_next(self, s: _Stream) -> bool:
         for f in s.files:
-            if f.ident in s.done_ids or \
-                    (s.current is not None and f.ident == s.current.ident):
+            if f.ident in s.done_ids or (
+                s.current is not None and f.ident == s.current.ident
+            ):
                 continue
             try:
                 h = open(f.path, "rb")
@@ -244,7 +276,8 @@ class LogstreamerInput(Input):
         try:
             size = os.stat(s.current.path).st_size
             same = (lambda st: (st.st_dev, st.st_ino))(
-                os.stat(s.current.path)) == s.current.ident
+                os.stat(s.current.path)
+            ) == s.current.ident
         except OSError:
             size, same = 0, False
         if same and size < s.offset:
@@ -252,7 +285,8 @@ class LogstreamerInput(Input):
             if self.context is not None:
                 self.context.logger.warning(
                     "%s was truncated; reading it again from the start",
-                    s.current.path)
+                    s.current.path,
+                )
             s.split.close()
             s.handle.seek(0)
             s.offset = 0
@@ -266,8 +300,9 @@ class LogstreamerInput(Input):
     def start(self, context: Any) -> None:
         super().start(context)
         if not os.path.isdir(self.config["log_directory"]):
-            context.logger.warning("log_directory %r does not exist",
-                                   self.config["log_directory"])
+            context.logger.warning(
+                "log_directory %r does not exist", self.config["log_directory"]
+            )
         for name, files in self._scan().items():
             self.streams[name] = _Stream(name, files)
 

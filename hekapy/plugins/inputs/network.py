@@ -29,25 +29,31 @@ class TcpInput(Input):
     its own stream; the listener goes on.
     """
 
-    config_schema = {"address": "", "net": "tcp", "use_tls": False,
-                     "tls": {}, "keep_alive": False,
-                     "keep_alive_period": 7200,
-                     "splitter": "HekaFramingSplitter",
-                     "decoder": "ProtobufDecoder"}
+    config_schema = {
+        "address": "",
+        "net": "tcp",
+        "use_tls": False,
+        "tls": {},
+        "keep_alive": False,
+        "keep_alive_period": 7200,
+        "splitter": "HekaFramingSplitter",
+        "decoder": "ProtobufDecoder",
+    }
 
-    def __init__(self, name: str,
-                 config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, name: str, config: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(name, config)
         cfg = self.config
         if cfg["net"] not in ("tcp", "tcp4", "tcp6", "unix"):
-            raise ConfigError(f"net must be tcp, tcp4, tcp6 or unix, got "
-                              f"{cfg['net']!r}")
+            raise ConfigError(
+                f"net must be tcp, tcp4, tcp6 or unix, got {cfg['net']!r}"
+            )
         if not cfg["address"]:
             raise ConfigError("'address' is required")
         if cfg["net"] != "unix":
             self.address = split_address(cfg["address"])
-        self._tls = tls_context(cfg["tls"], True) if cfg["use_tls"] \
-            else None
+        self._tls = tls_context(cfg["tls"], True) if cfg["use_tls"] else None
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
         self._conns: set[socket.socket] = set()
@@ -65,8 +71,7 @@ class TcpInput(Input):
             sock.bind(path)
         else:
             host, port = self.address
-            sock = socket.socket(_family(cfg["net"], host),
-                                 socket.SOCK_STREAM)
+            sock = socket.socket(_family(cfg["net"], host), socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
         sock.listen(64)
@@ -91,9 +96,12 @@ class TcpInput(Input):
             except OSError:
                 break
             self.connections += 1
-            t = threading.Thread(target=self._serve,
-                                 args=(conn, peer, host),
-                                 name=f"{self.name}-conn", daemon=True)
+            t = threading.Thread(
+                target=self._serve,
+                args=(conn, peer, host),
+                name=f"{self.name}-conn",
+                daemon=True,
+            )
             t.start()
             workers.append(t)
             workers = [w for w in workers if w.is_alive()]
@@ -110,8 +118,9 @@ class TcpInput(Input):
                 conn = self._tls.wrap_socket(conn, server_side=True)
         except (OSError, ssl.SSLError) as exc:
             if self.context is not None:
-                self.context.logger.warning("TLS handshake with %s "
-                                            "failed: %s", _show(peer), exc)
+                self.context.logger.warning(
+                    "TLS handshake with %s failed: %s", _show(peer), exc
+                )
             conn.close()
             return
         conn.settimeout(0.2)
@@ -142,8 +151,7 @@ class TcpInput(Input):
 def _show(addr: Any) -> str:
     if isinstance(addr, tuple):
         host = addr[0]
-        return f"[{host}]:{addr[1]}" if ":" in host else \
-            f"{host}:{addr[1]}"
+        return f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"
     return str(addr)
 
 
@@ -154,16 +162,17 @@ class UdpInput(Input):
     splitter is NullSplitter (one datagram, one record).
     """
 
-    config_schema = {"address": "", "net": "udp",
-                     "splitter": "NullSplitter"}
+    config_schema = {"address": "", "net": "udp", "splitter": "NullSplitter"}
 
-    def __init__(self, name: str,
-                 config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, name: str, config: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(name, config)
         cfg = self.config
         if cfg["net"] not in ("udp", "udp4", "udp6", "unixgram"):
-            raise ConfigError(f"net must be udp, udp4, udp6 or unixgram, "
-                              f"got {cfg['net']!r}")
+            raise ConfigError(
+                f"net must be udp, udp4, udp6 or unixgram, got {cfg['net']!r}"
+            )
         if not cfg["address"]:
             raise ConfigError("'address' is required")
         if cfg["net"] != "unixgram":
@@ -183,8 +192,7 @@ class UdpInput(Input):
             sock.bind(cfg["address"])
         else:
             host, port = self.address
-            sock = socket.socket(_family(cfg["net"], host),
-                                 socket.SOCK_DGRAM)
+            sock = socket.socket(_family(cfg["net"], host), socket.SOCK_DGRAM)
             sock.bind((host, port))
         sock.settimeout(0.2)
         self._sock = sock

@@ -14,8 +14,9 @@ from hekapy.plugins._api import Input
 
 
 class _Stoppable(Input):
-    def __init__(self, name: str,
-                 config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, name: str, config: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(name, config)
         self._stop = threading.Event()
 
@@ -51,19 +52,24 @@ class FilePollingInput(_Stoppable):
     content is one record.  Under ``--run-once`` the file is read once.
     """
 
-    config_schema = {"file_path": "", "ticker_interval": 0,
-                     "splitter": "NullSplitter"}
+    config_schema = {
+        "file_path": "",
+        "ticker_interval": 0,
+        "splitter": "NullSplitter",
+    }
     path_options = ("file_path",)
 
-    def __init__(self, name: str,
-                 config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, name: str, config: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(name, config)
         if not self.config["file_path"]:
             raise ConfigError("'file_path' is required")
         if self.config["ticker_interval"] <= 0:
             raise ConfigError(
                 f"ticker_interval must be positive, got "
-                f"{self.config['ticker_interval']!r}")
+                f"{self.config['ticker_interval']!r}"
+            )
         self.reads = 0
         self.failures = 0
 
@@ -75,13 +81,15 @@ class FilePollingInput(_Stoppable):
             except OSError as exc:
                 self.failures += 1
                 if self.context is not None:
-                    self.context.logger.error("cannot read %s: %s",
-                                              self.config["file_path"], exc)
+                    self.context.logger.error(
+                        "cannot read %s: %s", self.config["file_path"], exc
+                    )
             else:
                 self.reads += 1
                 stream = host.stream(self.config["file_path"])
                 stream.feed(data)
                 stream.close()
-            if host.run_once or \
-                    self._stop.wait(self.config["ticker_interval"]):
+            if host.run_once or self._stop.wait(
+                self.config["ticker_interval"]
+            ):
                 return

@@ -22,8 +22,9 @@ class EncodingOutput(Output):
 
     default_encoder = "ProtobufEncoder"
 
-    def __init__(self, name: str,
-                 config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, name: str, config: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(name, config)
         self.encoder: Encoder | None = None
         self.max_message_size: int | None = None
@@ -42,8 +43,7 @@ class EncodingOutput(Output):
         """Whether records are written framed."""
         use = self.config.get("use_framing")
         if use is None:
-            return type(self._ensure_encoder()).__name__ == \
-                "ProtobufEncoder"
+            return type(self._ensure_encoder()).__name__ == "ProtobufEncoder"
         return bool(use)
 
     def encode(self, pack: Pack) -> bytes | None:
@@ -56,12 +56,21 @@ class EncodingOutput(Output):
         return data
 
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0,
-          "m": 60.0, "h": 3600.0}
+_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
 
 
-def parse_duration(text: str | int | float, key: str = "duration",
-                   ) -> float:
+def parse_duration(
+    text: str | int | float,
+    key: str = "duration",
+) -> float:
     """Seconds in a Go duration string such as ``"250ms"`` or ``"1m30s"``.
 
     A bare number is taken as seconds.
@@ -91,18 +100,21 @@ def parse_duration(text: str | int | float, key: str = "duration",
             pos += 1
         num = text[start:pos]
         ustart = pos
-        while pos < len(text) and not (text[pos].isdigit()
-                                       or text[pos] == "."):
+        while pos < len(text) and not (
+            text[pos].isdigit() or text[pos] == "."
+        ):
             pos += 1
         unit = text[ustart:pos]
         if not num or unit not in _UNITS:
-            raise ConfigError(f"{key} must be a duration such as '250ms', "
-                              f"got {text!r}")
+            raise ConfigError(
+                f"{key} must be a duration such as '250ms', got {text!r}"
+            )
         try:
             total += float(num) * _UNITS[unit]
         except ValueError as exc:
-            raise ConfigError(f"{key} must be a duration, got "
-                              f"{text!r}") from exc
+            raise ConfigError(
+                f"{key} must be a duration, got {text!r}"
+            ) from exc
     return sign * total
 
 
@@ -117,16 +129,23 @@ class Retry:
         from hekapy._errors import ConfigError
 
         table = dict(table or {})
-        extra = set(table) - {"delay", "max_delay", "max_retries",
-                              "max_jitter"}
+        extra = set(table) - {
+            "delay",
+            "max_delay",
+            "max_retries",
+            "max_jitter",
+        }
         if extra:
             raise ConfigError(
-                f"unknown config setting {sorted(extra)[0]!r} in retries")
+                f"unknown config setting {sorted(extra)[0]!r} in retries"
+            )
         self.delay = parse_duration(table.get("delay", "250ms"), "delay")
-        self.max_delay = parse_duration(table.get("max_delay", "30s"),
-                                        "max_delay")
-        self.max_jitter = parse_duration(table.get("max_jitter", "500ms"),
-                                         "max_jitter")
+        self.max_delay = parse_duration(
+            table.get("max_delay", "30s"), "max_delay"
+        )
+        self.max_jitter = parse_duration(
+            table.get("max_jitter", "500ms"), "max_jitter"
+        )
         self.max_retries = int(table.get("max_retries", -1))
         self.reset()
 

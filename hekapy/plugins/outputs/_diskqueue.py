@@ -23,9 +23,12 @@ Cursor = tuple[int, int]
 class DiskQueue:
     """Append framed records; read them back from a committed cursor."""
 
-    def __init__(self, directory: str | os.PathLike[str],
-                 max_file_size: int = 512 * 1024 * 1024,
-                 max_message_size: int = 65536) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        max_file_size: int = 512 * 1024 * 1024,
+        max_message_size: int = 65536,
+    ) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.max_file_size = max_file_size
@@ -40,8 +43,9 @@ class DiskQueue:
         self.corrupt_bytes = 0
 
     def _ids(self) -> list[int]:
-        return sorted(int(p.stem) for p in self.dir.glob("*.log")
-                      if p.stem.isdigit())
+        return sorted(
+            int(p.stem) for p in self.dir.glob("*.log") if p.stem.isdigit()
+        )
 
     def _path(self, fid: int) -> Path:
         return self.dir / f"{fid}.log"
@@ -82,16 +86,18 @@ class DiskQueue:
         """Whether nothing is queued after ``cursor``."""
         return cursor == (self.write_id, self.write_offset)
 
-    def read(self, cursor: Cursor, limit: int = 256 * 1024,
-             ) -> tuple[list[bytes], Cursor]:
+    def read(
+        self,
+        cursor: Cursor,
+        limit: int = 256 * 1024,
+    ) -> tuple[list[bytes], Cursor]:
         """Framed records after ``cursor`` (up to about ``limit`` bytes)
         and the cursor after the last one."""
         fid, off = cursor
         with self.lock:
             if fid < self.write_id and off >= self._file_size(fid):
                 nxt = fid + 1
-                while nxt < self.write_id and \
-                        not self._path(nxt).exists():
+                while nxt < self.write_id and not self._path(nxt).exists():
                     nxt += 1
                 return [], (nxt, 0)
         try:
@@ -111,7 +117,7 @@ class DiskQueue:
         for rec in reader.feed(data):
             hlen = data[rec.offset + 1]
             stop = rec.offset + 3 + hlen + len(rec.message)
-            out.append(data[rec.offset:stop])
+            out.append(data[rec.offset : stop])
             end = stop
         if not out and data and reader.buffered == 0:
             self.corrupt_bytes += len(data)

@@ -17,8 +17,9 @@ def _mode(text: str, key: str) -> int:
     try:
         return int(text, 8)
     except ValueError as exc:
-        raise ConfigError(f"{key} must be an octal string, got "
-                          f"{text!r}") from exc
+        raise ConfigError(
+            f"{key} must be an octal string, got {text!r}"
+        ) from exc
 
 
 class FileOutput(EncodingOutput):
@@ -31,14 +32,22 @@ class FileOutput(EncodingOutput):
     each interval boundary (UTC).
     """
 
-    config_schema = {"path": "", "perm": "644", "folder_perm": "700",
-                     "flush_interval": 1000, "flush_count": 1,
-                     "flush_operator": "AND", "rotation_interval": 0,
-                     "encoder": "", "use_framing": None}
+    config_schema = {
+        "path": "",
+        "perm": "644",
+        "folder_perm": "700",
+        "flush_interval": 1000,
+        "flush_count": 1,
+        "flush_operator": "AND",
+        "rotation_interval": 0,
+        "encoder": "",
+        "use_framing": None,
+    }
     path_options = ("path",)
 
-    def __init__(self, name: str,
-                 config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, name: str, config: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(name, config)
         cfg = self.config
         if not cfg["path"]:
@@ -48,11 +57,13 @@ class FileOutput(EncodingOutput):
         if cfg["flush_operator"] not in ("AND", "OR"):
             raise ConfigError(
                 f"flush_operator must be 'AND' or 'OR', got "
-                f"{cfg['flush_operator']!r}")
+                f"{cfg['flush_operator']!r}"
+            )
         if cfg["rotation_interval"] not in (0, 1, 4, 12, 24):
             raise ConfigError(
                 f"rotation_interval must be 0, 1, 4, 12 or 24, got "
-                f"{cfg['rotation_interval']!r}")
+                f"{cfg['rotation_interval']!r}"
+            )
         self._file: BinaryIO | None = None
         self.current_path = ""
         self._next_rotation = 0.0
@@ -74,8 +85,7 @@ class FileOutput(EncodingOutput):
         folder = os.path.dirname(path)
         if folder:
             os.makedirs(folder, mode=self._folder_perm, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT,
-                     self._perm)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, self._perm)
         self._file = os.fdopen(fd, "ab")
         self.current_path = path
 
@@ -83,8 +93,8 @@ class FileOutput(EncodingOutput):
         super().start(context)
         self._open(time.time())
         self._flusher = threading.Thread(
-            target=self._flush_loop, name=f"{self.name}-flush",
-            daemon=True)
+            target=self._flush_loop, name=f"{self.name}-flush", daemon=True
+        )
         self._flusher.start()
 
     def _flush_loop(self) -> None:
@@ -115,8 +125,9 @@ class FileOutput(EncodingOutput):
             self._pending += 1
             cfg = self.config
             by_count = self._pending >= cfg["flush_count"]
-            by_time = (time.monotonic() - self._last_flush) * 1000 >= \
-                cfg["flush_interval"]
+            by_time = (time.monotonic() - self._last_flush) * 1000 >= cfg[
+                "flush_interval"
+            ]
             if cfg["flush_operator"] == "AND":
                 due = by_count and by_time
             else:

@@ -27,7 +27,6 @@ class LogOutput(EncodingOutput):
             return
         if not data.endswith(b"\n"):
             data += b"\n"
-        out = self.stream if self.stream is not None \
-            else sys.stdout.buffer
+        out = self.stream if self.stream is not None else sys.stdout.buffer
         out.write(data)
         out.flush()

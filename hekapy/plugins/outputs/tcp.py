@@ -20,8 +20,10 @@ from hekapy.plugins.outputs._base import EncodingOutput, Retry
 from hekapy.plugins.outputs._diskqueue import Cursor, DiskQueue
 
 
-def split_address(address: str, default_port: int | None = None,
-                  ) -> tuple[str, int]:
+def split_address(
+    address: str,
+    default_port: int | None = None,
+) -> tuple[str, int]:
     """``host:port`` (``[v6]:port``) as a (host, port) pair."""
     host, sep, port = address.rpartition(":")
     if not sep:
@@ -36,14 +38,25 @@ def split_address(address: str, default_port: int | None = None,
 
 def tls_context(table: Mapping[str, Any], server: bool) -> ssl.SSLContext:
     """An SSL context from Heka's ``tls`` sub-table."""
-    known = {"cert_file", "key_file", "root_cafile", "client_cafile",
-             "insecure_skip_verify", "server_name", "client_auth",
-             "min_version", "max_version", "prefer_server_ciphers",
-             "session_tickets_disabled", "ciphers"}
+    known = {
+        "cert_file",
+        "key_file",
+        "root_cafile",
+        "client_cafile",
+        "insecure_skip_verify",
+        "server_name",
+        "client_auth",
+        "min_version",
+        "max_version",
+        "prefer_server_ciphers",
+        "session_tickets_disabled",
+        "ciphers",
+    }
     extra = set(table) - known
     if extra:
-        raise ConfigError(f"unknown config setting {sorted(extra)[0]!r} "
-                          "in tls")
+        raise ConfigError(
+            f"unknown config setting {sorted(extra)[0]!r} in tls"
+        )
     purpose = ssl.Purpose.CLIENT_AUTH if server else ssl.Purpose.SERVER_AUTH
     ctx = ssl.create_default_context(purpose)
     cert, key = table.get("cert_file"), table.get("key_file")
@@ -78,54 +91,75 @@ class TcpOutput(EncodingOutput):
 
     prefers_thread = True
     config_schema = {
-        "address": "localhost:9125", "local_address": "",
-        "use_tls": False, "tls": {}, "ticker_interval": 300,
-        "reconnect_after": 0, "keep_alive": False,
-        "keep_alive_period": 7200, "use_buffering": True,
-        "buffering": {}, "retries": {}, "encoder": "",
-        "use_framing": None, "queue_directory": "",
+        "address": "localhost:9125",
+        "local_address": "",
+        "use_tls": False,
+        "tls": {},
+        "ticker_interval": 300,
+        "reconnect_after": 0,
+        "keep_alive": False,
+        "keep_alive_period": 7200,
+        "use_buffering": True,
+        "buffering": {},
+        "retries": {},
+        "encoder": "",
+        "use_framing": None,
+        "queue_directory": "",
     }
     path_options = ("queue_directory",)
 
-    def __init__(self, name: str,
-                 config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, name: str, config: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(name, config)
         cfg = self.config
         self.address = split_address(cfg["address"])
-        self.local = split_address(cfg["local_address"], 0) \
-            if cfg["local_address"] else None
-        self._tls = tls_context(cfg["tls"], False) if cfg["use_tls"] \
+        self.local = (
+            split_address(cfg["local_address"], 0)
+            if cfg["local_address"]
             else None
+        )
+        self._tls = tls_context(cfg["tls"], False) if cfg["use_tls"] else None
         self.retry = Retry(cfg["retries"])
         buf = dict(cfg["buffering"])
-        extra = set(buf) - {"max_file_size", "max_buffer_size",
-                            "full_action", "cursor_update_count"}
+        extra = set(buf) - {
+            "max_file_size",
+            "max_buffer_size",
+            "full_action",
+            "cursor_update_count",
+        }
         if extra:
-            raise ConfigError(f"unknown config setting "
-                              f"{sorted(extra)[0]!r} in buffering")
+            raise ConfigError(
+                f"unknown config setting {sorted(extra)[0]!r} in buffering"
+            )
         self.max_file_size = int(buf.get("max_file_size", 512 << 20))
         self.max_buffer_size = int(buf.get("max_buffer_size", 0))
         self.full_action = buf.get("full_action", "shutdown")
         if self.full_action not in ("shutdown", "drop", "block"):
             raise ConfigError(
                 f"full_action must be 'shutdown', 'drop' or 'block', got "
-                f"{self.full_action!r}")
+                f"{self.full_action!r}"
+            )
         self.queue: DiskQueue | None = None
         self.sock: socket.socket | None = None
         self._sent_since_connect = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.dead: PluginExit | None = None
-        self.counters = {"sent": 0, "dropped": 0, "reconnects": 0,
-                         "resent_after_failure": 0}
+        self.counters = {
+            "sent": 0,
+            "dropped": 0,
+            "reconnects": 0,
+            "resent_after_failure": 0,
+        }
 
     # -- connection --------------------------------------------------
 
     def _connect(self) -> socket.socket:
         host, port = self.address
         sock = socket.create_connection(
-            (host, port), timeout=5,
-            source_address=self.local)
+            (host, port), timeout=5, source_address=self.local
+        )
         if self.config["keep_alive"]:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         if self._tls is not None:
@@ -167,12 +201,14 @@ class TcpOutput(EncodingOutput):
                 wait = self.retry.next_wait()
                 if wait is None:
                     raise PluginExit(
-                        f"cannot connect to {self.config['address']!r}: "
-                        f"{exc}") from exc
+                        f"cannot connect to {self.config['address']!r}: {exc}"
+                    ) from exc
                 if self.context is not None and self.retry.attempts == 1:
                     self.context.logger.warning(
                         "cannot connect to %s: %s; retrying",
-                        self.config["address"], exc)
+                        self.config["address"],
+                        exc,
+                    )
                 if self._stop.wait(wait):
                     return False
         return True
@@ -192,13 +228,14 @@ class TcpOutput(EncodingOutput):
         if not self.config["use_buffering"]:
             return
         qdir = self.config["queue_directory"] or os.path.join(
-            context.base_dir, "output_queue",
-            re.sub(r"\W", "_", self.name))
-        self.queue = DiskQueue(Path(qdir), self.max_file_size,
-                               self.max_message_size or 65536)
-        self._thread = threading.Thread(target=self._sender,
-                                        name=f"{self.name}-sender",
-                                        daemon=True)
+            context.base_dir, "output_queue", re.sub(r"\W", "_", self.name)
+        )
+        self.queue = DiskQueue(
+            Path(qdir), self.max_file_size, self.max_message_size or 65536
+        )
+        self._thread = threading.Thread(
+            target=self._sender, name=f"{self.name}-sender", daemon=True
+        )
         self._thread.start()
 
     def process_message(self, pack: Pack) -> None:
@@ -218,8 +255,10 @@ class TcpOutput(EncodingOutput):
                     return
                 except OSError:
                     self._drop_connection()
-        if self.max_buffer_size and q.size() + len(data) > \
-                self.max_buffer_size:
+        if (
+            self.max_buffer_size
+            and q.size() + len(data) > self.max_buffer_size
+        ):
             if self.full_action == "drop":
                 self.counters["dropped"] += 1
                 return
@@ -236,8 +275,11 @@ class TcpOutput(EncodingOutput):
         except PluginExit as exc:
             self.dead = exc
             if self.context is not None:
-                self.context.logger.error("%s; records stay queued in %s",
-                                          exc, self.queue and self.queue.dir)
+                self.context.logger.error(
+                    "%s; records stay queued in %s",
+                    exc,
+                    self.queue and self.queue.dir,
+                )
 
     def _send_loop(self) -> None:
         q = self.queue
@@ -282,7 +324,9 @@ class TcpOutput(EncodingOutput):
         if self.context is not None:
             self.context.logger.warning(
                 "connection to %s lost; resending from the last "
-                "confirmed record", self.config["address"])
+                "confirmed record",
+                self.config["address"],
+            )
 
     def pending(self) -> int:
         """Bytes queued on disk and not yet confirmed sent."""
@@ -296,8 +340,11 @@ class TcpOutput(EncodingOutput):
         q = self.queue
         if q is not None:
             deadline = time.monotonic() + 2.0
-            while time.monotonic() < deadline and self.sock is not None \
-                    and q.size() > 0:
+            while (
+                time.monotonic() < deadline
+                and self.sock is not None
+                and q.size() > 0
+            ):
                 time.sleep(0.02)
         self._stop.set()
         if self._thread is not None:

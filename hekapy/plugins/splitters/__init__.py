@@ -33,8 +33,9 @@ class SignedRecord(bytes):
 class _Base(Splitter):
     """Counters, size limits and the incomplete-final rule."""
 
-    def __init__(self, name: str,
-                 config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, name: str, config: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(name, config)
         self.max_message_size = DEFAULT_MAX_MESSAGE_SIZE
         self.counters = {"records": 0, "oversized": 0, "truncated": 0}
@@ -69,7 +70,7 @@ class _Base(Splitter):
             self.counters["oversized"] += 1
             if self.config.get("keep_truncated"):
                 self.counters["truncated"] += 1
-                out.append(rec[:self.max_record_size])
+                out.append(rec[: self.max_record_size])
             return
         self.counters["records"] += 1
         out.append(rec)
@@ -80,7 +81,7 @@ class _Base(Splitter):
             self.counters["oversized"] += 1
             if self.config.get("keep_truncated"):
                 self.counters["truncated"] += 1
-                out.append(bytes(self._buf[:self.max_record_size]))
+                out.append(bytes(self._buf[: self.max_record_size]))
         self._skipping = True
         self._buf.clear()
 
@@ -93,17 +94,18 @@ class TokenSplitter(_Base):
 
     config_schema = {"delimiter": "\n", "count": 1}
 
-    def __init__(self, name: str,
-                 config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, name: str, config: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(name, config)
         delim = self.config["delimiter"]
         data = delim.encode("utf-8") if isinstance(delim, str) else delim
         if len(data) != 1:
-            raise ConfigError(
-                f"delimiter must be one byte, got {delim!r}")
+            raise ConfigError(f"delimiter must be one byte, got {delim!r}")
         if self.config["count"] < 1:
             raise ConfigError(
-                f"count must be at least 1, got {self.config['count']!r}")
+                f"count must be at least 1, got {self.config['count']!r}"
+            )
         self._delim = data
         self._count = int(self.config["count"])
         self._scan = 0
@@ -145,8 +147,9 @@ class RegexSplitter(_Base):
 
     config_schema = {"delimiter": "\n", "delimiter_eol": True}
 
-    def __init__(self, name: str,
-                 config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, name: str, config: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(name, config)
         import re2
 
@@ -155,11 +158,13 @@ class RegexSplitter(_Base):
             self._re = re2.compile(pattern.encode("utf-8"))
         except Exception as exc:
             raise ConfigError(
-                f"bad delimiter regex {pattern!r}: {exc}") from exc
+                f"bad delimiter regex {pattern!r}: {exc}"
+            ) from exc
         if self._re.groups > 1:
             raise ConfigError(
                 f"delimiter may hold at most one capture group, got "
-                f"{pattern!r}")
+                f"{pattern!r}"
+            )
         self._eol = bool(self.config["delimiter_eol"])
         self._carry = b""
 
@@ -174,7 +179,7 @@ class RegexSplitter(_Base):
             if m is None or m.end() == m.start():
                 break
             kept = m.group(1) if self._re.groups else b""
-            body = text[pos:m.start()]
+            body = text[pos : m.start()]
             if self._eol:
                 rec = self._carry + body + kept
                 self._carry = b""
@@ -208,7 +213,7 @@ class NullSplitter(_Base):
             if not self.config.get("keep_truncated"):
                 return []
             self.counters["truncated"] += 1
-            data = data[:self.max_record_size]
+            data = data[: self.max_record_size]
         self.counters["records"] += 1
         return [bytes(data)]
 
@@ -221,11 +226,15 @@ class HekaFramingSplitter(_Base):
     :class:`SignedRecord` whose ``signer`` is the verified signer name.
     """
 
-    config_schema = {"signer": {}, "use_message_bytes": True,
-                     "skip_authentication": False}
+    config_schema = {
+        "signer": {},
+        "use_message_bytes": True,
+        "skip_authentication": False,
+    }
 
-    def __init__(self, name: str,
-                 config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, name: str, config: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(name, config)
         self.signers = self._signers(self.config["signer"])
         self._reader: Any = None
@@ -238,18 +247,26 @@ class HekaFramingSplitter(_Base):
             if not sep or not sname or not ver.isdigit():
                 raise ConfigError(
                     f"signer section must be named <signer>_<version>, "
-                    f"got {key!r}")
-            if not isinstance(sub, dict) or \
-                    not isinstance(sub.get("hmac_key"), str):
-                raise ConfigError(
-                    f"signer {key!r} needs a string hmac_key")
+                    f"got {key!r}"
+                )
+            if not isinstance(sub, dict) or not isinstance(
+                sub.get("hmac_key"), str
+            ):
+                raise ConfigError(f"signer {key!r} needs a string hmac_key")
             extra = set(sub) - {"hmac_key", "hmac_hash"}
             if extra:
                 raise ConfigError(
                     f"unknown config setting {sorted(extra)[0]!r} in "
-                    f"signer {key!r}")
-            out.append(Signer(sname, sub["hmac_key"], int(ver),
-                              sub.get("hmac_hash", "md5")))
+                    f"signer {key!r}"
+                )
+            out.append(
+                Signer(
+                    sname,
+                    sub["hmac_key"],
+                    int(ver),
+                    sub.get("hmac_hash", "md5"),
+                )
+            )
         return out
 
     @property
@@ -257,8 +274,10 @@ class HekaFramingSplitter(_Base):
         """The :class:`hekapy.StreamReader` behind this splitter."""
         if self._reader is None:
             self._reader = StreamReader(
-                self.max_message_size, self.signers,
-                bool(self.config["skip_authentication"]))
+                self.max_message_size,
+                self.signers,
+                bool(self.config["skip_authentication"]),
+            )
         return self._reader
 
     @property
