@@ -95,7 +95,8 @@ cdef class StreamReader:
     Parameters
     ----------
     max_message_size:
-        Records declaring a longer message are dropped (``oversized``).
+        Records declaring a longer message are dropped (``oversized``);
+        at most 2**32 - 1, the largest length a header can hold.
     signers:
         :class:`hekapy.Signer` objects that signed records may name.
     skip_authentication:
@@ -113,18 +114,27 @@ cdef class StreamReader:
     cdef long long c_records, c_bytes, c_garbage, c_bad, c_oversized
     cdef long long c_auth
     cdef object _signer
-    cdef Py_ssize_t _start
+    cdef long long _last_offset
+    cdef Py_ssize_t _need
+    # The scan in progress (begin / next_record / finish).
+    cdef list _segs
+    cdef int _seg
+    cdef Py_ssize_t _pos, _stop
+    cdef bytes _cur
     cdef long long _buf_base
+    cdef bint _active
 
-    def __init__(self, long long max_message_size=65536, signers=(),
+    def __init__(self, max_message_size=65536, signers=(),
                  bint skip_authentication=False):
-        if max_message_size < 0:
-            raise ValueError("max_message_size must not be negative")
+        if not 0 <= max_message_size <= 0xFFFFFFFF:
+            raise ValueError(f"max_message_size must be 0 to 2**32-1, "
+                             f"got {max_message_size!r}")
         self.max_message_size = max_message_size
         self.skip_authentication = skip_authentication
-        self._signers = {s.key_id: s for s in signers}
+        self._signers = {(s.name.encode(), s.version): s for s in signers}
         self._held = bytearray()
         self._base = 0
+        self._segs = []
 
     @property
     def counters(self):
@@ -143,105 +153,6 @@ cdef class StreamReader:
         """Stream offset of the first byte held back."""
         return self._base
 
-    # Held-back bytes (an incomplete record from the previous chunk) are
-    # joined with just enough of the new chunk to finish any record that
-    # starts inside them; the rest of the chunk is scanned in place.
-
-    cdef list _segments(self, data):
-        # [(buffer, stop, stream offset of buffer[0]), ...]; a record is
-        # looked for only where its 0x1E lies before stop.
-        cdef Py_ssize_t nheld = len(self._held)
-        cdef Py_ssize_t limit = 259 + self.max_message_size
-        cdef bytes chunk = data if isinstance(data, bytes) else bytes(data)
-        self.c_bytes += len(chunk)
-        if nheld == 0:
-            return [(chunk, len(chunk), self._base)]
-        if len(chunk) <= limit:
-            self._held += chunk
-            return [(bytes(self._held), len(self._held), self._base)]
-        joined = bytes(self._held) + chunk[:limit]
-        return [(joined, nheld, self._base),
-                (chunk, len(chunk), self._base + nheld)]
-
-    cdef void _settle(self, list segments, int seg, Py_ssize_t pos):
-        # Keep what was not consumed of segment seg from pos on.
-        cdef bytes buf = segments[seg][0]
-        cdef long long base = segments[seg][2]
-        if seg == 0 and len(segments) == 2:
-            # The joined prefix was exhausted up to pos; carry on in the
-            # chunk itself, where pos maps to pos - len(held).
-            return
-        self._held = bytearray(buf[pos:]) if pos < len(buf) \
-            else bytearray()
-        self._base = base + pos
-
-    def feed(self, data):
-        """Add ``data`` to the stream; return the records it completed."""
-        cdef list out = []
-        cdef list segments = self._segments(data)
-        cdef Py_ssize_t pos = 0, body, length
-        cdef int seg
-        cdef bytes buf
-        cdef Record rec
-        for seg in range(len(segments)):
-            buf = segments[seg][0]
-            self._buf_base = segments[seg][2]
-            if seg == 1:
-                pos -= len(self._held)
-            while self._next(buf, segments[seg][1], &pos, &body, &length):
-                rec = Record.__new__(Record)
-                rec.message = (<char*>buf)[body:body + length]
-                rec.signer = self._signer
-                rec.offset = self._buf_base + self._start
-                out.append(rec)
-            self._settle(segments, seg, pos)
-        return out
-
-    def iter_views(self, data, MessageView view not None):
-        """Add ``data``; yield ``view`` re-pointed at each record.
-
-        No bytes are copied: the view is valid until the next step of
-        the iteration.  ``last_signer`` and ``last_offset`` describe the
-        record the view shows.  Stopping the iteration early drops the
-        rest of ``data``.
-        """
-        cdef list segments = self._segments(data)
-        cdef Py_ssize_t pos = 0, body, length
-        cdef int seg
-        cdef bytes buf
-        for seg in range(len(segments)):
-            buf = segments[seg][0]
-            self._buf_base = segments[seg][2]
-            if seg == 1:
-                pos -= len(self._held)
-            try:
-                while self._next(buf, segments[seg][1], &pos, &body,
-                                 &length):
-                    view.point(buf, <const unsigned char*><char*>buf + body,
-                               length)
-                    yield view
-            finally:
-                self._settle(segments, seg, pos)
-
-    def count(self, data):
-        """Add ``data``; return how many records it completed.
-
-        Splitting alone: records are found and checked but not copied.
-        """
-        cdef list segments = self._segments(data)
-        cdef Py_ssize_t pos = 0, body, length, n = 0
-        cdef int seg
-        cdef bytes buf
-        for seg in range(len(segments)):
-            buf = segments[seg][0]
-            self._buf_base = segments[seg][2]
-            if seg == 1:
-                pos -= len(self._held)
-            while self._next(buf, segments[seg][1], &pos, &body, &length):
-                n += 1
-            self._settle(segments, seg, pos)
-        return n
-
     @property
     def last_signer(self):
         """Signer of the record most recently returned or shown."""
@@ -250,14 +161,149 @@ cdef class StreamReader:
     @property
     def last_offset(self):
         """Stream offset of the record most recently returned or shown."""
-        return self._buf_base + self._start
+        return self._last_offset
+
+    # -- the scan: begin, next_record until it returns 0, finish --------
+    #
+    # Held-back bytes (an incomplete record from the previous chunk) are
+    # joined with just enough of the new chunk to finish any record that
+    # starts inside them; the rest of the chunk is scanned in place.
+    # finish() keeps every byte not consumed, so a scan stopped early (a
+    # consumer that breaks out, or raises) loses nothing.
+
+    cdef int begin(self, data) except -1:
+        cdef Py_ssize_t nheld = len(self._held)
+        cdef Py_ssize_t limit = 259 + self.max_message_size
+        cdef bytes chunk = data if isinstance(data, bytes) else bytes(data)
+        if self._active:
+            raise RuntimeError("StreamReader is already scanning a chunk")
+        self.c_bytes += len(chunk)
+        if nheld and nheld + len(chunk) < self._need:
+            # Still short of the record in progress: just keep the bytes.
+            self._held += chunk
+            self._segs = []
+        elif nheld == 0:
+            self._segs = [(chunk, len(chunk), self._base)]
+        elif len(chunk) <= limit:
+            self._held += chunk
+            self._segs = [(bytes(self._held), len(self._held), self._base)]
+        else:
+            self._segs = [(bytes(self._held) + chunk[:limit], nheld,
+                           self._base),
+                          (chunk, len(chunk), self._base + nheld)]
+        self._seg = 0
+        self._pos = 0
+        self._active = True
+        if self._segs:
+            self._load(0)
+        return 0
+
+    cdef void _load(self, int seg):
+        self._seg = seg
+        self._cur = self._segs[seg][0]
+        self._stop = self._segs[seg][1]
+        self._buf_base = self._segs[seg][2]
+
+    cdef int next_record(self, const unsigned char** message,
+                         Py_ssize_t* length) except -1:
+        """1 with the next record's message, or 0 when the chunk is done.
+        """
+        cdef Py_ssize_t body
+        if not self._segs:
+            return 0
+        while True:
+            if self._next(self._cur, self._stop, &self._pos, &body, length):
+                message[0] = <const unsigned char*><char*>self._cur + body
+                return 1
+            if self._seg + 1 >= len(self._segs):
+                return 0
+            # Into the chunk itself, where pos maps to pos - len(held).
+            self._pos -= len(self._held)
+            self._load(self._seg + 1)
+
+    cdef object current_buffer(self):
+        """The bytes object the last record's message points into."""
+        return self._cur
+
+    cdef void finish(self):
+        """Keep what was not consumed; end the scan."""
+        cdef bytes buf
+        cdef Py_ssize_t pos = self._pos
+        self._active = False
+        if not self._segs:
+            return
+        buf = self._cur
+        if self._seg == 0 and len(self._segs) == 2:
+            self._held = bytearray(buf[pos:])
+            self._held += (<bytes>self._segs[1][0])[len(buf) - self._stop:]
+        elif pos < len(buf):
+            self._held = bytearray(buf[pos:])
+        else:
+            self._held = bytearray()
+            self._need = 0
+        self._base = self._buf_base + pos
+        self._segs = []
+        self._cur = None
+
+    def feed(self, data):
+        """Add ``data`` to the stream; return the records it completed."""
+        cdef list out = []
+        cdef const unsigned char* m
+        cdef Py_ssize_t length
+        cdef Record rec
+        self.begin(data)
+        try:
+            while self.next_record(&m, &length):
+                rec = Record.__new__(Record)
+                rec.message = (<char*>m)[:length]
+                rec.signer = self._signer
+                rec.offset = self._last_offset
+                out.append(rec)
+        finally:
+            self.finish()
+        return out
+
+    def iter_views(self, data, MessageView view not None):
+        """Add ``data``; yield ``view`` re-pointed at each record.
+
+        No bytes are copied: the view is valid until the next step of
+        the iteration.  ``last_signer`` and ``last_offset`` describe the
+        record the view shows.  A record whose message does not decode
+        raises DecodeError from the iteration; the records after it, like
+        those after an iteration stopped early, are kept for the next
+        call (``iter_views(b"", view)`` goes on with them).
+        """
+        cdef const unsigned char* m
+        cdef Py_ssize_t length
+        self.begin(data)
+        try:
+            while self.next_record(&m, &length):
+                view.point(self._cur, m, length)
+                yield view
+        finally:
+            self.finish()
+
+    def count(self, data):
+        """Add ``data``; return how many records it completed.
+
+        Splitting alone: records are found and checked but not copied.
+        """
+        cdef const unsigned char* m
+        cdef Py_ssize_t length, n = 0
+        self.begin(data)
+        try:
+            while self.next_record(&m, &length):
+                n += 1
+        finally:
+            self.finish()
+        return n
 
     cdef int _next(self, bytes chunk, Py_ssize_t stop, Py_ssize_t* ppos,
                    Py_ssize_t* pbody, Py_ssize_t* plength) except -1:
         # Find the next acceptable record whose 0x1E lies in
         # [ppos[0], stop).  Returns 1 with its message at pbody/plength,
         # or 0 when there is none; ppos[0] is then the first byte not
-        # consumed.
+        # consumed and _need how many bytes from there a record needs.
         cdef const unsigned char* p = <const unsigned char*><char*>chunk
         cdef Py_ssize_t size = len(chunk)
         cdef Py_ssize_t pos = ppos[0], body, end, q
@@ -265,6 +311,8 @@ cdef class StreamReader:
         cdef const unsigned char* hit
         cdef Header h
         cdef int hlen
+        cdef object signer
+        self._need = 0
         while True:
             if pos >= stop:
                 ppos[0] = pos
@@ -278,10 +326,12 @@ cdef class StreamReader:
             pos = hit - p
             ppos[0] = pos
             if pos + 2 > size:
+                self._need = 2
                 return 0
             hlen = p[pos + 1]
             body = pos + 3 + hlen
             if body > size:
+                self._need = body - pos
                 return 0
             if p[body - 1] != 0x1F:
                 self.c_bad += 1
@@ -293,6 +343,7 @@ cdef class StreamReader:
             if hlen and p[pos + 2] == 0x08 and \
                     read_varint(p, &q, body - 1, &v) == 0 and q == body - 1:
                 h.has_length = 1
+                h.error = 0
                 h.length = v & <uint64_t>0xFFFFFFFFU
                 h.signer_off = -1
                 h.hmac_off = -1
@@ -310,18 +361,20 @@ cdef class StreamReader:
                 continue
             end = body + <Py_ssize_t>h.length
             if end > size:
+                self._need = end - pos
                 return 0
-            self._signer = None
-            if not self.skip_authentication and \
-                    (h.signer_off >= 0 or h.hmac_off >= 0):
-                self._signer = self._verify(chunk, &h, body, end)
-                if self._signer is False:
-                    self._signer = None
+            signer = None
+            if not self.skip_authentication and (
+                    h.signer_off >= 0 or h.hmac_off >= 0
+                    or (h.error and hlen > 13)):
+                signer = self._verify(chunk, &h, body, end)
+                if signer is False:
                     self.c_auth += 1
                     pos = end
                     continue
+            self._signer = signer
             self.c_records += 1
-            self._start = pos
+            self._last_offset = self._buf_base + pos
             ppos[0] = end
             pbody[0] = body
             plength[0] = end - body
@@ -329,13 +382,12 @@ cdef class StreamReader:
 
     cdef object _verify(self, bytes chunk, Header* h, Py_ssize_t body,
                         Py_ssize_t end):
-        # The verified signer name, or False when the record fails.
-        cdef str name
-        if h.signer_off < 0 or h.hmac_off < 0:
+        # The verified signer name, or False when the record fails.  A
+        # header that breaks off is refused, as Go Heka refuses one.
+        if h.error or h.signer_off < 0 or h.hmac_off < 0:
             return False
-        name = chunk[h.signer_off:h.signer_off + h.signer_len].decode(
-            "utf-8", "replace")
-        signer = self._signers.get(f"{name}_{h.version}")
+        name = chunk[h.signer_off:h.signer_off + h.signer_len]
+        signer = self._signers.get((name, h.version))
         fn = DIGESTS.get(h.hash_fn)
         if signer is None or fn is None:
             return False
@@ -343,4 +395,4 @@ cdef class StreamReader:
         digest = chunk[h.hmac_off:h.hmac_off + h.hmac_len]
         if not _hmac.compare_digest(expected, digest):
             return False
-        return name
+        return signer.name

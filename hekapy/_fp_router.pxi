@@ -29,41 +29,34 @@ def route_chunk(StreamReader reader not None, data,
                 MessageView view not None, matchers, deliver, reject):
     """Route the records ``data`` completes; return how many there were.
     """
-    cdef list segments = reader._segments(data)
-    cdef Py_ssize_t pos = 0, body, length, n = 0
-    cdef int seg
-    cdef bytes buf
-    cdef const char* p
+    cdef Py_ssize_t length, n = 0
+    cdef const unsigned char* m
     cdef MatchProgram prog = None
     cdef object evaluate = None
     if isinstance(matchers, MatchProgram):
         prog = <MatchProgram>matchers
     elif matchers is not None:
         evaluate = matchers.match_list
-    for seg in range(len(segments)):
-        buf = segments[seg][0]
-        p = <const char*>buf
-        reader._buf_base = segments[seg][2]
-        if seg == 1:
-            pos -= len(reader._held)
-        try:
-            while reader._next(buf, segments[seg][1], &pos, &body,
-                               &length):
-                n += 1
-                if prog is None and evaluate is None:
-                    continue
-                try:
-                    view.point(buf, <const unsigned char*>p + body, length)
-                except DecodeError as exc:
-                    reject(exc)
-                    continue
+    reader.begin(data)
+    try:
+        while reader.next_record(&m, &length):
+            n += 1
+            if prog is None and evaluate is None:
+                continue
+            try:
+                view.point(reader.current_buffer(), m, length)
                 if prog is not None:
                     hits = _program_hits(prog, view)
                 else:
                     hits = evaluate(view)
-                if hits:
-                    deliver(PyBytes_FromStringAndSize(p + body, length),
-                            reader._signer, hits)
-        finally:
-            reader._settle(segments, seg, pos)
+            except DecodeError as exc:
+                # A broken message (its fields are read lazily, so the
+                # matcher may be the first to find out) is rejected alone.
+                reject(exc)
+                continue
+            if hits:
+                deliver(PyBytes_FromStringAndSize(<const char*>m, length),
+                        reader._signer, hits)
+    finally:
+        reader.finish()
     return n

@@ -23,6 +23,8 @@ cdef struct FieldSpan:
     Py_ssize_t first_off[5]
     Py_ssize_t first_len[5]
 
+from operator import index as _index
+
 # Expected wire type of each Message field number (-1: unknown number).
 cdef int MSG_WIRE[11]
 MSG_WIRE[:] = [-1, 2, 0, 2, 2, 0, 2, 2, 0, 2, 2]
@@ -47,6 +49,8 @@ cdef class MessageView:
     cdef FieldSpan* fields
     cdef int nfields, cap
     cdef int fstate      # fields: 0 not indexed, 1 indexed, -1 broken
+    cdef int cur_field, cur_ai   # cursor of the last value read
+    cdef Py_ssize_t cur_pos, cur_end
     cdef str err
     cdef Py_ssize_t err_pos
 
@@ -94,6 +98,7 @@ cdef class MessageView:
         self.has = 0
         self.nfields = 0
         self.fstate = 0
+        self.cur_field = -1
         while pos < end:
             tag_pos = pos
             rc = read_varint(p, &pos, end, &key)
@@ -265,6 +270,7 @@ cdef class MessageView:
                               tag_pos)
         if n and f.count[t] == 0:
             f.first_off[t] = first
+            f.first_len[t] = pos - first
         f.count[t] += n
         ppos[0] = pos
         return 0
@@ -286,93 +292,104 @@ cdef class MessageView:
                 fi -= 1
         return -1
 
-    cdef Py_ssize_t _nth(self, FieldSpan* f, int t, int ai) noexcept:
-        # Offset of value ai of type t: the value itself for strings and
-        # bytes (returned with its length through first_len semantics is
-        # not possible here, so strings are handled in value_bytes), the
-        # varint or the 8 bytes for numbers.  -1 when out of range.
+    cdef Py_ssize_t _advance(self, FieldSpan* f, int t, Py_ssize_t pos,
+                             Py_ssize_t* region_end) noexcept:
+        # From the value of type t at pos (inside a region ending at
+        # region_end), the offset of the next one, or -1.  Strings and
+        # bytes take a region each; numbers may be packed in one.
         cdef const unsigned char* p = self.buf
-        cdef Py_ssize_t pos, vend = 0, region_end
+        cdef Py_ssize_t vend = 0
         cdef uint64_t key = 0
-        cdef int tag_num, wt
-        if ai < 0 or ai >= f.count[t]:
-            return -1
-        if ai == 0:
-            return f.first_off[t]
-        tag_num = t + 4
-        pos = f.start
+        cdef int wt
+        if t == 3:
+            pos += 8
+        elif t == 2 or t == 4:
+            skip_varint(p, &pos, region_end[0])
+        else:
+            pos = region_end[0]
+        if pos < region_end[0]:
+            return pos
+        pos = region_end[0]
         while pos < f.end:
             read_varint(p, &pos, f.end, &key)
             wt = key & 7
-            if <int>(key >> 3) != tag_num:
+            if <int>(key >> 3) != t + 4:
                 skip_value(p, &pos, f.end, wt)
                 continue
             if wt == 2:
                 read_length(p, &pos, f.end, &vend)
-                region_end = vend
+                if vend == pos and t >= 2:
+                    continue
+                region_end[0] = vend
             elif wt == 1:
-                region_end = pos + 8
+                region_end[0] = pos + 8
             else:
-                region_end = pos
-                skip_varint(p, &region_end, f.end)
-            while pos < region_end:
-                if ai == 0:
-                    return pos
-                ai -= 1
-                if t == 3:
-                    pos += 8
-                else:
-                    skip_varint(p, &pos, region_end)
+                vend = pos
+                skip_varint(p, &vend, f.end)
+                region_end[0] = vend
+            return pos
         return -1
+
+    cdef Py_ssize_t _nth(self, int i, int ai, Py_ssize_t* region_end
+                         ) noexcept:
+        # Offset of value ai of field i (of its own type), or -1.  A
+        # cursor remembers the last value found, so reading the values
+        # of a field in order costs one step each.
+        cdef FieldSpan* f = &self.fields[i]
+        cdef int t = f.value_type, k
+        cdef Py_ssize_t pos, rend
+        if ai < 0 or ai >= f.count[t]:
+            return -1
+        if self.cur_field == i and self.cur_ai <= ai:
+            k = self.cur_ai
+            pos = self.cur_pos
+            rend = self.cur_end
+        else:
+            k = 0
+            pos = f.first_off[t]
+            rend = pos + f.first_len[t]
+        while k < ai and pos >= 0:
+            pos = self._advance(f, t, pos, &rend)
+            k += 1
+        if pos < 0:
+            return -1
+        self.cur_field = i
+        self.cur_ai = ai
+        self.cur_pos = pos
+        self.cur_end = rend
+        region_end[0] = rend
+        return pos
 
     cdef int value_bytes(self, int i, int ai, const unsigned char** out,
                          Py_ssize_t* n) noexcept:
-        cdef FieldSpan* f = &self.fields[i]
-        cdef const unsigned char* p = self.buf
-        cdef int t = f.value_type
-        cdef Py_ssize_t pos, vend = 0
-        cdef uint64_t key = 0
-        if t > 1 or ai < 0 or ai >= f.count[t]:
+        cdef Py_ssize_t pos, rend = 0
+        if self.fields[i].value_type > 1:
             return 0
-        if ai == 0:
-            out[0] = p + f.first_off[t]
-            n[0] = f.first_len[t]
-            return 1
-        pos = f.start
-        while pos < f.end:
-            read_varint(p, &pos, f.end, &key)
-            if <int>(key >> 3) == t + 4 and key & 7 == 2:
-                read_length(p, &pos, f.end, &vend)
-                if ai == 0:
-                    out[0] = p + pos
-                    n[0] = vend - pos
-                    return 1
-                ai -= 1
-                pos = vend
-            else:
-                skip_value(p, &pos, f.end, key & 7)
-        return 0
+        pos = self._nth(i, ai, &rend)
+        if pos < 0:
+            return 0
+        out[0] = self.buf + pos
+        n[0] = rend - pos
+        return 1
 
     cdef int value_int(self, int i, int ai, long long* out) noexcept:
-        cdef FieldSpan* f = &self.fields[i]
-        cdef int t = f.value_type
-        cdef Py_ssize_t pos
+        cdef int t = self.fields[i].value_type
+        cdef Py_ssize_t pos, rend = 0
         cdef uint64_t v = 0
         if t != 2 and t != 4:
             return 0
-        pos = self._nth(f, t, ai)
+        pos = self._nth(i, ai, &rend)
         if pos < 0:
             return 0
-        read_varint(self.buf, &pos, f.end, &v)
+        read_varint(self.buf, &pos, rend, &v)
         out[0] = <long long>v if t == 2 else (1 if v else 0)
         return 1
 
     cdef int value_double(self, int i, int ai, double* out) noexcept:
-        cdef FieldSpan* f = &self.fields[i]
-        cdef Py_ssize_t pos
-        if f.value_type != 3:
+        cdef Py_ssize_t pos, rend = 0
+        if self.fields[i].value_type != 3:
             return 0
-        pos = self._nth(f, 3, ai)
+        pos = self._nth(i, ai, &rend)
         if pos < 0:
             return 0
         out[0] = read_double_le(self.buf + pos)
@@ -433,34 +450,38 @@ cdef class MessageView:
         self._fields_or_raise()
         return self.nfields
 
-    cdef FieldSpan* _field(self, int i) except NULL:
+    cdef FieldSpan* _field(self, object index) except NULL:
+        cdef int i = _arg(index)
         self._fields_or_raise()
         if i < 0 or i >= self.nfields:
-            raise IndexError(f"field index {i} out of range")
+            raise IndexError(f"field index {index!r} out of range")
         return &self.fields[i]
 
-    def field_name(self, int i):
+    def field_name(self, i):
         cdef FieldSpan* f = self._field(i)
         return (<char*>self.buf)[f.name_off:f.name_off + f.name_len]
 
-    def field_type(self, int i):
+    def field_type(self, i):
         return self._field(i).value_type
 
-    def field_representation(self, int i):
+    def field_representation(self, i):
         cdef FieldSpan* f = self._field(i)
         return (<char*>self.buf)[f.repr_off:f.repr_off + f.repr_len]
 
-    def field_len(self, int i):
+    def field_len(self, i):
         cdef FieldSpan* f = self._field(i)
         return f.count[f.value_type]
 
-    def field_value(self, int i, int ai=0):
+    def field_value(self, i, ai=0):
         cdef FieldSpan* f = self._field(i)
+        return self._value(<int>(f - self.fields), _arg(ai))
+
+    cdef object _value(self, int i, int ai):
         cdef const unsigned char* s
         cdef Py_ssize_t n
         cdef long long iv
         cdef double dv
-        cdef int t = f.value_type
+        cdef int t = self.fields[i].value_type
         if t <= 1:
             if self.value_bytes(i, ai, &s, &n):
                 return (<char*>s)[:n]
@@ -473,18 +494,32 @@ cdef class MessageView:
             return iv if t == 2 else iv != 0
         return None
 
-    def find_field(self, name, int fi=0):
+    def find_field(self, name, fi=0):
         cdef bytes b = name if isinstance(name, bytes) else bytes(name)
+        cdef int f = _arg(fi)
         self._fields_or_raise()
-        return self.find(<const unsigned char*><char*>b, len(b), fi)
+        return self.find(<const unsigned char*><char*>b, len(b), f)
 
-    def read_field(self, name, int fi=0, int ai=0):
+    def read_field(self, name, fi=0, ai=0):
         cdef bytes b = name if isinstance(name, bytes) else bytes(name)
+        cdef int f = _arg(fi), a = _arg(ai)
+        cdef int i
         self._fields_or_raise()
-        cdef int i = self.find(<const unsigned char*><char*>b, len(b), fi)
+        i = self.find(<const unsigned char*><char*>b, len(b), f)
         if i < 0:
             return None
-        return self.field_value(i, ai)
+        return self._value(i, a)
+
+
+cdef int _arg(object x) except? -2:
+    # An index argument as a C int: negatives become -1 and values past
+    # the C range INT_MAX, both of which are simply out of range.
+    cdef object v = _index(x)
+    if v < 0:
+        return -1
+    if v > 0x7FFFFFFF:
+        return 0x7FFFFFFF
+    return <int>v
 
 
 cdef inline int read_length(const unsigned char* p, Py_ssize_t* pos,

@@ -68,7 +68,52 @@ def _coerce_type(value_type: int | str | None) -> int | None:
     return VALUE_TYPE_NAMES.index(name)
 
 
-_CONVERT = (str, bytes, int, float, bool)
+INT64 = (-(1 << 63), (1 << 63) - 1)
+INT32 = (-(1 << 31), (1 << 31) - 1)
+
+
+def _convert(name: str, vt: int, v: Any) -> Any:
+    """``v`` as a value of type ``vt``; refuses what would change it."""
+    if vt == STRING:
+        if isinstance(v, str):
+            return v
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            return bytes(v).decode("utf-8", "surrogateescape")
+    elif vt == BYTES:
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            return bytes(v)
+        if isinstance(v, str):
+            return _utf8(v)
+    elif vt == INTEGER:
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        if isinstance(v, int):
+            return _in_range(f"field {name!r}", int(v), INT64)
+    elif vt == DOUBLE:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+    elif isinstance(v, bool) or v in (0, 1):
+        return bool(v)
+    raise TypeError(f"field {name!r} cannot hold {v!r} as "
+                    f"{VALUE_TYPE_NAMES[vt]}")
+
+
+def _in_range(what: str, v: int, bounds: tuple[int, int]) -> int:
+    if not bounds[0] <= v <= bounds[1]:
+        bits = 64 if bounds is INT64 else 32
+        raise ValueError(f"{what} {v!r} does not fit a signed {bits}-bit "
+                         "integer")
+    return v
+
+
+def _infer(name: str, values: list[Any]) -> int:
+    types = {_value_type_of(v) for v in values}
+    if types == {INTEGER, DOUBLE}:
+        return DOUBLE
+    if len(types) > 1:
+        names = sorted(VALUE_TYPE_NAMES[t] for t in types)
+        raise TypeError(f"field {name!r} mixes value types {names}")
+    return types.pop() if types else STRING
 
 
 class Field:
@@ -105,13 +150,11 @@ class Field:
             values = [value]
         vt = _coerce_type(value_type)
         if vt is None:
-            vt = _value_type_of(values[0]) if values else STRING
-        conv = _CONVERT[vt]
+            vt = _infer(name, values)
         self.name = name
         self.value_type: int = vt
         self.representation = representation
-        self.values: list[Any] = [
-            v if type(v) is conv else conv(v) for v in values]
+        self.values: list[Any] = [_convert(name, vt, v) for v in values]
         self._unknown = b""
 
     @property
@@ -144,6 +187,9 @@ class Field:
                b"\x10" + w.varint(self.value_type),
                w.length_delimited(3, _utf8(self.representation))]
         vt = self.value_type
+        if vt == INTEGER:
+            for v in self.values:
+                _in_range(f"field {self.name!r}", v, INT64)
         if vt == STRING:
             out.extend(w.length_delimited(4, _utf8(v)) for v in self.values)
         elif vt == BYTES:
@@ -337,18 +383,21 @@ class Message:
         if self.uuid is not None:
             out.append(w.length_delimited(1, bytes(self.uuid)))
         if self.timestamp is not None:
+            _in_range("timestamp", self.timestamp, INT64)
             out.append(b"\x10" + w.varint(self.timestamp))
         for num in (3, 4):
             text = getattr(self, _TEXT_HEADERS[num])
             if text is not None:
                 out.append(w.length_delimited(num, _utf8(text)))
         if self.severity is not None:
+            _in_range("severity", self.severity, INT32)
             out.append(b"\x28" + w.int32_varint(self.severity))
         for num in (6, 7):
             text = getattr(self, _TEXT_HEADERS[num])
             if text is not None:
                 out.append(w.length_delimited(num, _utf8(text)))
         if self.pid is not None:
+            _in_range("pid", self.pid, INT32)
             out.append(b"\x40" + w.int32_varint(self.pid))
         if self.hostname is not None:
             out.append(w.length_delimited(9, _utf8(self.hostname)))

@@ -125,11 +125,12 @@ class StreamReader:
     def __init__(self, max_message_size: int = 65536,
                  signers: Iterable[Signer] = (),
                  skip_authentication: bool = False) -> None:
-        if max_message_size < 0:
-            raise ValueError("max_message_size must not be negative")
+        if not 0 <= max_message_size <= 0xFFFFFFFF:
+            raise ValueError(f"max_message_size must be 0 to 2**32-1, "
+                             f"got {max_message_size!r}")
         self.max_message_size = max_message_size
         self.skip_authentication = skip_authentication
-        self._signers = {s.key_id: s for s in signers}
+        self._signers = {(s.name.encode(), s.version): s for s in signers}
         self._buf = bytearray()
         self._base = 0
         self.counters = dict.fromkeys(_COUNTERS, 0)
@@ -148,50 +149,61 @@ class StreamReader:
 
     def feed(self, data: bytes) -> list[Record]:
         """Add ``data`` to the stream; return the records it completed."""
-        self.counters["bytes"] += len(data)
-        buf = self._buf
-        buf += data
-        out: list[Record] = []
-        pos = self._scan(buf, out)
-        del buf[:pos]
-        self._base += pos
-        if out:
-            self.last_signer = out[-1].signer
-            self.last_offset = out[-1].offset
-        return out
+        return list(self._records(data))
 
     def iter_views(self, data: bytes, view: Any) -> Iterator[Any]:
         """Add ``data``; yield ``view`` re-pointed at each record.
 
-        ``last_signer`` and ``last_offset`` describe the record shown.
+        ``last_signer`` and ``last_offset`` describe the record shown.  A
+        record whose message does not decode raises DecodeError from the
+        iteration; the records after it, like those after an iteration
+        stopped early, are kept for the next call.
         """
-        for rec in self.feed(data):
-            self.last_signer = rec.signer
-            self.last_offset = rec.offset
+        for rec in self._records(data):
             view.reset(rec.message)
             yield view
 
     def count(self, data: bytes) -> int:
         """Add ``data``; return how many records it completed."""
-        return len(self.feed(data))
+        return sum(1 for _ in self._records(data))
 
-    def _scan(self, buf: bytearray, out: list[Record]) -> int:
-        counters = self.counters
+    def _records(self, data: bytes) -> Iterator[Record]:
+        # Consumed bytes leave the buffer when the iteration ends, however
+        # it ends, so nothing after the last record handed out is lost.
+        self.counters["bytes"] += len(data)
+        buf = self._buf
+        buf += data
         pos = 0
+        try:
+            while True:
+                rec, pos = self._next(buf, pos)
+                if rec is None:
+                    return
+                self.last_signer = rec.signer
+                self.last_offset = rec.offset
+                yield rec
+        finally:
+            del buf[:pos]
+            self._base += pos
+
+    def _next(self, buf: bytearray, pos: int) -> tuple[Record | None, int]:
+        # The next acceptable record from pos, and the position after it;
+        # (None, first byte to keep) when the buffer holds no more.
+        counters = self.counters
         size = len(buf)
         while True:
             sep = buf.find(b"\x1e", pos)
             if sep < 0:
                 counters["garbage_bytes"] += size - pos
-                return size
+                return None, size
             counters["garbage_bytes"] += sep - pos
             pos = sep
             if pos + 2 > size:
-                return pos
+                return None, pos
             hlen = buf[pos + 1]
             body = pos + 3 + hlen
             if body > size:
-                return pos
+                return None, pos
             if buf[body - 1] != 0x1F:
                 counters["bad_headers"] += 1
                 counters["garbage_bytes"] += 1
@@ -211,32 +223,32 @@ class StreamReader:
                 continue
             end = body + length
             if end > size:
-                return pos
+                return None, pos
             message = bytes(buf[body:end])
-            ok, signer = self._authenticate(header, message)
+            ok, signer = self._authenticate(header, message, hlen)
             if ok:
                 counters["records"] += 1
-                out.append(Record(message, signer, self._base + pos))
-            else:
-                counters["auth_failures"] += 1
+                return Record(message, signer, self._base + pos), end
+            counters["auth_failures"] += 1
             pos = end
 
-    def _authenticate(self, header: dict[str, Any],
-                      message: bytes) -> tuple[bool, str | None]:
+    def _authenticate(self, header: dict[str, Any], message: bytes,
+                      hlen: int) -> tuple[bool, str | None]:
         if self.skip_authentication:
             return True, None
         name = header.get("signer")
         digest = header.get("hmac")
-        if name is None and digest is None:
+        broken = header.get("error", False)
+        if name is None and digest is None and not (broken and hlen > 13):
             return True, None
-        if name is None or digest is None:
+        # A header that breaks off is refused, as Go Heka refuses one.
+        if broken or name is None or digest is None:
             return False, None
-        text = name.decode("utf-8", "replace")
-        signer = self._signers.get(f"{text}_{header.get('version', 0)}")
+        signer = self._signers.get((bytes(name), header.get("version", 0)))
         fn = DIGESTS.get(header.get("hash", 0))
         if signer is None or fn is None:
             return False, None
         expected = _hmac.new(signer.key, message, fn).digest()
         if not _hmac.compare_digest(expected, digest):
             return False, None
-        return True, text
+        return True, signer.name

@@ -26,17 +26,21 @@ def route_chunk(
     reject: Callable[[DecodeError], None],
 ) -> int:
     """Route the records ``data`` completes; return how many there were."""
-    records = reader.feed(data)
-    if matchers is None:
-        return len(records)
-    evaluate = matchers.match_list
-    for rec in records:
+    n = 0
+    evaluate = None if matchers is None else matchers.match_list
+    # Records not yet handed out stay in the reader if a callback raises.
+    for rec in reader._records(data):
+        n += 1
+        if evaluate is None:
+            continue
         try:
             view.reset(rec.message)
+            hits = evaluate(view)
         except DecodeError as exc:
+            # Fields are read lazily, so the matcher may be the first to
+            # find a broken one: the record is rejected alone.
             reject(exc)
             continue
-        hits = evaluate(view)
         if hits:
             deliver(rec.message, rec.signer, hits)
-    return len(records)
+    return n

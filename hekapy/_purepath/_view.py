@@ -8,6 +8,7 @@ both twins raise the same DecodeError for the same bytes.
 
 from __future__ import annotations
 
+import operator
 import struct
 from typing import Any
 
@@ -89,7 +90,7 @@ class MessageView:
 
     __slots__ = ("raw", "uuid", "timestamp", "type", "logger", "severity",
                  "payload", "env_version", "pid", "hostname", "_spans",
-                 "_indexed", "_broken")
+                 "_indexed", "_broken", "_cache")
 
     def __init__(self, data: bytes) -> None:
         self.reset(data)
@@ -111,6 +112,7 @@ class MessageView:
         self._spans = spans
         self._indexed: list[_FieldIndex] | None = None
         self._broken: _Fail | None = None
+        self._cache: dict[int, list[Any]] = {}
         pos = 0
         end = len(data)
         while pos < end:
@@ -176,11 +178,20 @@ class MessageView:
         return self._field(i).representation
 
     def field_len(self, i: int) -> int:
-        return len(self._values(self._field(i)))
+        return len(self._values_of(i))
 
     def field_value(self, i: int, ai: int = 0) -> Any:
-        values = self._values(self._field(i))
+        values = self._values_of(i)
+        ai = operator.index(ai)
         return values[ai] if 0 <= ai < len(values) else None
+
+    def _values_of(self, i: int) -> list[Any]:
+        # Converted once per field, so reading them in turn stays linear.
+        i = operator.index(i)
+        values = self._cache.get(i)
+        if values is None:
+            values = self._cache[i] = self._values(self._field(i))
+        return values
 
     def _values(self, f: _FieldIndex) -> list[Any]:
         vt = f.value_type
@@ -201,6 +212,7 @@ class MessageView:
         return out
 
     def find_field(self, name: bytes, fi: int = 0) -> int:
+        fi = operator.index(fi)
         if fi < 0:
             return -1
         for i, f in enumerate(self._fields):

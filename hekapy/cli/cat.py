@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -41,10 +42,28 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                     help="start reading the first file at this byte")
     ap.add_argument("-tail", "--tail", action="store_true",
                     help="keep reading as the last file grows")
-    ap.add_argument("-maxsize", "--maxsize", type=int, default=4 << 20,
+    ap.add_argument("-maxsize", "--maxsize", type=_size, default=4 << 20,
                     help="largest message accepted (default 4 MiB)")
     ap.add_argument("files", nargs="*", default=["-"])
     return ap.parse_args(argv)
+
+
+def _size(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if not 0 < n <= 0xFFFFFFFF:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 1 to 4294967295, got {text!r}")
+    return n
+
+
+def _plain(value: Any) -> Any:
+    # JSON has no NaN or infinities: write them as strings.
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 def _text(value: Any) -> str:
@@ -97,14 +116,17 @@ def format_json(m: Message, offset: int, signer: str | None) -> str:
     for f in out.get("fields", []):
         f["name"] = _text(f["name"])
         f["representation"] = _text(f["representation"])
-        f["value"] = [_text(v) if isinstance(v, str) else v
+        f["value"] = [_text(v) if isinstance(v, str) else _plain(v)
                       for v in f["value"]]
-    return json.dumps(out, ensure_ascii=False) + "\n"
+    return json.dumps(out, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def _chunks(f: BinaryIO, tail: bool) -> Iterator[bytes]:
+    # read1 returns what a pipe has now instead of waiting for a full
+    # chunk, so records show as they arrive.
+    read = getattr(f, "read1", f.read)
     while True:
-        data = f.read(CHUNK)
+        data = read(CHUNK)
         if data:
             yield data
         elif tail:
@@ -138,6 +160,9 @@ class Cat:
         for chunk in _chunks(f, tail):
             for rec in reader.feed(chunk):
                 self.emit(name, rec.message, base + rec.offset, rec.signer)
+            self.out.flush()
+            if self.args.format == "heka":
+                sys.stdout.buffer.flush()
         self.report(name, reader, base)
 
     def emit(self, name: str, data: bytes, offset: int,
@@ -157,7 +182,6 @@ class Cat:
         elif fmt == "json":
             self.out.write(format_json(message, offset, signer))
         elif fmt == "heka":
-            sys.stdout.flush()
             sys.stdout.buffer.write(frame(data))
 
     def report(self, name: str, reader: Any, base: int) -> None:
