@@ -11,6 +11,7 @@ from hekapy._errors import (
     HekaError,
     InjectError,
     MatcherSyntaxError,
+    PluginExit,
     PluginFailure,
     SandboxError,
     SandboxTerminated,
@@ -19,6 +20,8 @@ from hekapy._impl import EXTENSION_LOADED, MessageView, Record, StreamReader
 from hekapy._message import Field, Message
 from hekapy._pack import Pack
 from hekapy._signing import Signer, frame
+from hekapy.matcher import Matcher, MatcherSet
+from hekapy.router import Router
 
 __version__ = "0.1.0"
 
@@ -30,23 +33,19 @@ __all__ = [
     "FramingError",
     "HekaError",
     "InjectError",
+    "Matcher",
+    "MatcherSet",
     "MatcherSyntaxError",
     "Message",
     "MessageView",
     "Pack",
+    "PluginExit",
     "PluginFailure",
     "Record",
+    "Router",
     "SandboxError",
     "SandboxTerminated",
     "Signer",
     "StreamReader",
     "frame",
 ]
-
-from hekapy.router import Router
-
-__all__ += ["Router"]
-
-from hekapy.matcher import Matcher, MatcherSet
-
-__all__ += ["Matcher", "MatcherSet"]

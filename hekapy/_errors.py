@@ -86,3 +86,12 @@ class InjectError(HekaError):
     that made it, it has been re-injected ``max_message_loops`` times, or
     the plugin exceeded its injection budget.
     """
+
+
+class PluginExit(HekaError):
+    """Raised by a plugin hook to stop that plugin for good.
+
+    The router removes the plugin, drops what was queued for it and
+    routes a ``heka.terminated`` message whose payload carries this
+    error's text.
+    """

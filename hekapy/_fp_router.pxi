@@ -55,8 +55,9 @@ def route_chunk(StreamReader reader not None, data,
                 reject(exc)
                 continue
             if hits:
-                deliver(PyBytes_FromStringAndSize(<const char*>m, length),
-                        reader._signer, hits)
+                # The copy handed on keeps the index built for matching.
+                raw = PyBytes_FromStringAndSize(<const char*>m, length)
+                deliver(raw, reader._signer, hits, view.clone_for(raw))
     finally:
         reader.finish()
     return n

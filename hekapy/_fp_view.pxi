@@ -401,6 +401,48 @@ cdef class MessageView:
         return (<char*>self.buf)[self.str_off[num]:
                                  self.str_off[num] + self.str_len[num]]
 
+    cdef MessageView clone_for(self, bytes data):
+        """A new view of ``data``, a copy of this view's bytes, reusing
+        the index already built instead of indexing again."""
+        cdef MessageView v = MessageView.__new__(MessageView)
+        cdef int i
+        v._owner = data
+        v.buf = <const unsigned char*><char*>data
+        v.size = self.size
+        for i in range(10):
+            v.str_off[i] = self.str_off[i]
+            v.str_len[i] = self.str_len[i]
+        v.ts = self.ts
+        v.sev = self.sev
+        v.pidv = self.pidv
+        v.has = self.has
+        v.fstate = self.fstate
+        v.cur_field = -1
+        v.err = self.err
+        v.err_pos = self.err_pos
+        if self.nfields:
+            v.fields = <FieldSpan*>malloc(self.nfields * sizeof(FieldSpan))
+            if v.fields == NULL:
+                raise MemoryError()
+            memcpy(v.fields, self.fields, self.nfields * sizeof(FieldSpan))
+            v.cap = self.nfields
+        v.nfields = self.nfields
+        return v
+
+    def clone(self, bytes data not None):
+        """A view of ``data``, which must hold exactly this view's bytes,
+        sharing the work of indexing them.
+
+        Raises
+        ------
+        ValueError
+            When ``data`` is not the same length as the viewed bytes.
+        """
+        if len(data) != self.size:
+            raise ValueError(f"clone needs {self.size} bytes, got "
+                             f"{len(data)}")
+        return self.clone_for(data)
+
     # -- Python API ----------------------------------------------------
 
     @property

@@ -47,7 +47,11 @@ def test_route_chunk_delivers_matches_and_rejects_bad_records(
         def match_list(self, v: Any) -> list[int]:
             return [v.severity] if v.severity in (0, 3) else []
 
-    def deliver(raw: bytes, signer: str | None, hits: Any) -> None:
+    def deliver(raw: bytes, signer: str | None, hits: Any,
+                view: Any) -> None:
+        # The view handed on shows the delivered bytes, already indexed.
+        assert view.raw == raw
+        assert view.read_field(b"n") == Message.decode(raw).field("n")
         got.append((Message.decode(raw).field("n"), signer, hits))
 
     route = _route_chunk(impl)
@@ -86,7 +90,8 @@ def test_route_chunk_with_a_matcher_set_and_with_none(
     route = _route_chunk(impl)
     got: list[tuple[int, Any]] = []
 
-    def deliver(raw: bytes, signer: str | None, hits: Any) -> None:
+    def deliver(raw: bytes, signer: str | None, hits: Any,
+                view: Any) -> None:
         got.append((Message.decode(raw).field("n"), hits))
 
     reader = impl.StreamReader(signers=[ops])

@@ -89,3 +89,16 @@ def test_field_index_out_of_range(impl) -> None:
     v = impl.MessageView(GOLDEN)
     with pytest.raises(IndexError):
         v.field_name(5)
+
+
+def test_clone_shares_the_index(impl) -> None:
+    m = Message(type="t", fields=[Field("a", [1, 2]), Field("b", "x")])
+    data = m.encode()
+    v = impl.MessageView(data)
+    assert v.read_field(b"a", 0, 1) == 2
+    copy = v.clone(bytes(bytearray(data)))
+    v.reset(b"")
+    assert copy.type == b"t" and copy.read_field(b"b") == b"x"
+    assert [copy.field_value(0, i) for i in range(2)] == [1, 2]
+    with pytest.raises(ValueError, match="clone needs"):
+        copy.clone(data + b"x")

@@ -3,8 +3,9 @@
 One call takes a chunk of a Heka framed stream and, for every complete
 record: indexes it in ``view``, asks ``matchers.match_list(view)`` (a
 ``hekapy.matcher.MatcherSet``) which plugins want it, and when any do
-hands ``deliver(raw, signer, hits)`` the message bytes and the ascending
-list of matcher indices.  A record whose message bytes do not decode
+hands ``deliver(raw, signer, hits, view)`` the message bytes, the
+ascending list of matcher indices and a view of the bytes that keeps
+the index already built.  A record whose message bytes do not decode
 goes to ``reject(error)`` and the loop goes on with the next one.  With
 ``matchers`` None, records are only counted.
 """
@@ -22,7 +23,7 @@ def route_chunk(
     data: bytes,
     view: Any,
     matchers: Any,
-    deliver: Callable[[bytes, str | None, list[int]], None],
+    deliver: Callable[[bytes, str | None, list[int], Any], None],
     reject: Callable[[DecodeError], None],
 ) -> int:
     """Route the records ``data`` completes; return how many there were."""
@@ -42,5 +43,5 @@ def route_chunk(
             reject(exc)
             continue
         if hits:
-            deliver(rec.message, rec.signer, hits)
+            deliver(rec.message, rec.signer, hits, view.clone(rec.message))
     return n

@@ -159,6 +159,19 @@ class MessageView:
             raise DecodeError(self._broken.what, self._broken.pos)
         return self._indexed
 
+    def clone(self, data: bytes) -> MessageView:
+        """A view of ``data``, which must hold exactly this view's bytes,
+        sharing the work of indexing them."""
+        if len(data) != len(self.raw):
+            raise ValueError(f"clone needs {len(self.raw)} bytes, got "
+                             f"{len(data)}")
+        v = MessageView.__new__(MessageView)
+        for name in self.__slots__:
+            setattr(v, name, getattr(self, name))
+        v.raw = bytes(data)
+        v._cache = {}
+        return v
+
     def field_count(self) -> int:
         return len(self._fields)
 

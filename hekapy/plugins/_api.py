@@ -24,20 +24,11 @@ from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from hekapy._errors import HekaError
+from hekapy._errors import HekaError, PluginExit
 
 if TYPE_CHECKING:
     from hekapy._message import Message
     from hekapy._pack import Pack
-
-
-class PluginExit(HekaError):
-    """Raised by a plugin hook to stop that plugin for good.
-
-    The router removes the plugin, drops what was queued for it and
-    routes a ``heka.terminated`` message whose payload carries this
-    error's text.
-    """
 
 
 class PluginContext:

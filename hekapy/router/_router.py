@@ -380,9 +380,10 @@ class Router(AsyncDriver):
         raw: bytes,
         signer: str | None,
         hits: list[int],
+        view: MessageView | None = None,
     ) -> None:
         # The body of _put, inlined: this runs for every wanted record.
-        pack = Pack(raw, signer)
+        pack = Pack(raw, signer, 0, view)
         blocked = None
         for i in hits:
             r = runners[i]
