@@ -330,6 +330,33 @@ cdef class MatchProgram:
             self._release(view)
         return hit
 
+    def count_matching(self, list messages not None, bint every=False):
+        """How many raw messages in ``messages`` match, in one C loop.
+
+        One view is re-pointed at each message, as the routing loop does,
+        so this measures what routing costs per message: indexing plus
+        evaluation, without a Python call per message.  With ``every``
+        all matchers are evaluated and hits are summed over them.
+        """
+        cdef MessageView view = MessageView(b"")
+        cdef MScratch* s = NULL
+        cdef Py_ssize_t n = 0
+        cdef int k
+        cdef bytes raw
+        try:
+            s = self._enter()
+            for raw in messages:
+                view.point(raw, <const unsigned char*><char*>raw, len(raw))
+                _reset_scratch(s, self.ntests, self.nops)
+                if every:
+                    for k in range(self.nentries):
+                        n += self._run_s(view, self.entry[k], s)
+                else:
+                    n += self._run_s(view, self.entry[0], s)
+        finally:
+            self._leave(s)
+        return n
+
     def match_list(self, msg):
         """Indices (ascending) of the matchers that match ``msg``."""
         cdef MessageView view = self._acquire(msg)

@@ -265,3 +265,16 @@ def test_threads_share_one_matcher_set(impl: ModuleType) -> None:
     for t in threads:
         t.join(60)
     assert not wrong
+
+
+def test_count_matching_agrees_with_matches(impl) -> None:
+    from hekapy import Field, Message
+    from hekapy.matcher import parse
+    from hekapy.matcher._api import build
+
+    msgs = [Message(type="a", fields=[Field("n", i)]).encode()
+            for i in range(10)]
+    single = build([parse("Fields[n] >= 4")], impl)
+    assert single.count_matching(msgs) == 6
+    both = build([parse("Fields[n] >= 4"), parse("Type == 'a'")], impl)
+    assert both.count_matching(msgs, True) == 16

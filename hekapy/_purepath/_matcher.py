@@ -205,6 +205,14 @@ class MatchProgram:
         return [k for k, entry in enumerate(self.entries)
                 if self._run(view, results, values, entry)]
 
+    def count_matching(self, messages: list[bytes],
+                       every: bool = False) -> int:
+        """How many raw messages in ``messages`` match (all matchers'
+        hits summed with ``every``)."""
+        if every:
+            return sum(len(self.match_list(m)) for m in messages)
+        return sum(1 for m in messages if self.matches(m))
+
     def match_mask(self, msg: Any) -> int:
         """Bit k set when matcher k matches ``msg``."""
         mask = 0
