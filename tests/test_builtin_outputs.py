@@ -412,7 +412,7 @@ def test_unused_env_var_guard() -> None:
 
 
 def test_tcp_output_out_of_retries_terminates(tmp_path: Path) -> None:
-    from hekapy.plugins._api import PluginExit
+    from hekapy._errors import PluginExit
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

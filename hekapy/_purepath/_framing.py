@@ -48,7 +48,8 @@ class Record:
                 f"message=<{len(self.message)} bytes>)")
 
 
-def parse_header(data: bytes | bytearray, start: int, end: int) -> dict[str, Any]:
+def parse_header(data: bytes | bytearray, start: int,
+                 end: int) -> dict[str, Any]:
     """Read a framing Header; stop quietly at the first broken value.
 
     The result holds the keys that were read: ``length``, ``hash``,

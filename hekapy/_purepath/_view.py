@@ -2,8 +2,9 @@
 
 The constructor finds every header and every Field sub-message; the
 first look at any field indexes the parts (name, type, representation,
-values) of all of them.  Values are only converted when asked for.  Every check mirrors hekapy/_fp_view.pxi, so
-both twins raise the same DecodeError for the same bytes.
+values) of all of them.  Values are only converted when asked for.
+Every check mirrors hekapy/_fp_view.pxi, so both twins raise the same
+DecodeError for the same bytes.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Plugin base classes, the plugin-type registry and built-in plugins."""
 
+from hekapy._errors import PluginExit
 from hekapy.plugins._api import (
     ENTRY_POINT_GROUP,
     Decoder,
@@ -9,7 +10,6 @@ from hekapy.plugins._api import (
     Output,
     Plugin,
     PluginContext,
-    PluginExit,
     Splitter,
     available,
     lookup,

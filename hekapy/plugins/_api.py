@@ -24,8 +24,6 @@ from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from hekapy._errors import HekaError, PluginExit
-
 if TYPE_CHECKING:
     from hekapy._message import Message
     from hekapy._pack import Pack

@@ -26,8 +26,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from hekapy._errors import PluginFailure, SandboxTerminated
-from hekapy.plugins._api import PluginExit
+from hekapy._errors import PluginExit, PluginFailure, SandboxTerminated
 
 if TYPE_CHECKING:
     from hekapy._pack import Pack

@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hekapy._errors import ConfigError
+from hekapy._errors import ConfigError, PluginExit
 from hekapy._pack import Pack
-from hekapy.plugins._api import PluginExit
 from hekapy.plugins.outputs._base import EncodingOutput, Retry
 from hekapy.plugins.outputs._diskqueue import Cursor, DiskQueue
 
