@@ -123,6 +123,16 @@ def release_slot(int slot):
     _free_slots.append(slot)
 
 
+def clear_slot(int slot):
+    """Empty the slot: reads go to the Python reader until the next call.
+
+    For a script that rewrote its message, whose values the view no
+    longer shows.
+    """
+    if 0 <= slot < MAX_SLOTS:
+        SLOTS[slot].active = 0
+
+
 cdef int _fill(int slot, MessageView view) except -1:
     cdef Current* c = &SLOTS[slot]
     cdef int i
