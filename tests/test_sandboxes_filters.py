@@ -1,0 +1,119 @@
+"""The filters in sandboxes/filters/ through SandboxFilter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_sandbox_helpers import Collector, pack
+
+from hekapy import Field, Message, PluginFailure
+from hekapy.sandbox import SandboxDecoder, SandboxFilter
+
+ROOT = Path(__file__).resolve().parent.parent
+FILTERS = ROOT / "sandboxes" / "filters"
+NS = 10**9
+T0 = 1_500_000_000 * NS  # a multiple of 60 s
+
+
+def start(script: str, name: str = "f", collector: Collector | None = None,
+          **config: Any) -> tuple[SandboxFilter, Collector]:
+    top = {k: config.pop(k) for k in ("preserve_data", "state_directory")
+           if k in config}
+    f = SandboxFilter(name, {"filename": str(FILTERS / script),
+                             "config": config, **top})
+    c = collector or Collector()
+    f.start(c.context)
+    return f, c
+
+
+def status_msg(status: Any, ts: int = T0, field: str = "status") -> Any:
+    return pack(timestamp=ts, type="nginx.access",
+                fields=[Field(field, status)])
+
+
+def cbuf(m: Message) -> tuple[dict[str, Any], list[list[str]]]:
+    head, *lines = (m.payload or "").splitlines()
+    return json.loads(head), [line.split("\t") for line in lines]
+
+
+def report(f: SandboxFilter, c: Collector) -> Message:
+    before = len(c.packs)
+    f.timer_event(T0)
+    assert len(c.packs) == before + 1
+    return c.messages[-1]
+
+
+# -- http_status.lua --------------------------------------------------------
+
+
+def test_http_status_counts_classes_per_row() -> None:
+    f, c = start("http_status.lua", name="http_status", rows=3,
+                 sec_per_row=60)
+    statuses = [200, 201, 304, 404, 500, 503, 503, 101, 99, 600, "abc",
+                "404"]
+    for s in statuses:
+        f.process_message(status_msg(s))
+    f.process_message(status_msg(200, T0 + 60 * NS))
+    m = report(f, c)
+    assert m.type == "heka.sandbox-output"
+    assert m.logger == "http_status"
+    assert m.field("payload_type") == "cbuf"
+    assert m.field("payload_name") == "HTTP Status"
+    head, rows = cbuf(m)
+    assert head["rows"] == 3
+    assert head["seconds_per_row"] == 60
+    assert head["time"] == T0 // NS - 60
+    assert [ci["name"] for ci in head["column_info"]] == [
+        "HTTP_1xx", "HTTP_2xx", "HTTP_3xx", "HTTP_4xx", "HTTP_5xx",
+        "HTTP_UNKNOWN"]
+    assert {ci["unit"] for ci in head["column_info"]} == {"count"}
+    assert rows == [["nan"] * 6,
+                    ["1", "2", "1", "2", "3", "3"],
+                    ["nan", "1", "nan", "nan", "nan", "nan"]]
+
+
+def test_http_status_uses_the_configured_field() -> None:
+    f, c = start("http_status.lua", rows=2, status_field="code")
+    f.process_message(status_msg(404, field="code"))
+    with pytest.raises(PluginFailure, match="Fields\\[code\\]"):
+        f.process_message(status_msg(404))
+    with pytest.raises(PluginFailure, match="Timestamp"):
+        f.process_message(pack(fields=[Field("code", 200)]))
+    _, rows = cbuf(report(f, c))
+    assert rows[-1][3] == "1"
+    assert f.failure_count == 2
+
+
+def test_http_status_defaults() -> None:
+    f, c = start("http_status.lua")
+    f.process_message(status_msg(200))
+    head, rows = cbuf(report(f, c))
+    assert (head["rows"], head["seconds_per_row"]) == (1440, 60)
+    assert len(rows) == 1440
+
+
+def test_http_status_is_preserved(tmp_path: Path) -> None:
+    cfg = {"rows": 4, "preserve_data": True,
+           "state_directory": str(tmp_path)}
+    f, _ = start("http_status.lua", name="hs", preservation_version=1,
+                 **cfg)
+    for s in (200, 200, 500):
+        f.process_message(status_msg(s))
+    f.stop()
+    assert (tmp_path / "hs.data").exists()
+
+    g, c = start("http_status.lua", name="hs", preservation_version=1,
+                 **cfg)
+    g.process_message(status_msg(500))
+    _, rows = cbuf(report(g, c))
+    assert rows[-1] == ["nan", "2", "nan", "nan", "2", "nan"]
+    g.stop()
+
+    h, c = start("http_status.lua", name="hs", preservation_version=2,
+                 **cfg)
+    h.process_message(status_msg(500))
+    _, rows = cbuf(report(h, c))
+    assert rows[-1] == ["nan", "nan", "nan", "nan", "1", "nan"]
