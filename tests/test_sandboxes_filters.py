@@ -117,3 +117,99 @@ def test_http_status_is_preserved(tmp_path: Path) -> None:
     h.process_message(status_msg(500))
     _, rows = cbuf(report(h, c))
     assert rows[-1] == ["nan", "nan", "nan", "nan", "1", "nan"]
+
+
+# -- frequent_items.lua -----------------------------------------------------
+
+
+def path_msg(path: str) -> Any:
+    return pack(timestamp=T0, fields=[Field("path", path)])
+
+
+def top(m: Message) -> tuple[str, list[tuple[int, int, str]]]:
+    head, columns, *lines = (m.payload or "").split("\n")
+    assert columns == "count\tovercount\tvalue"
+    assert lines[-1] == ""
+    out = []
+    for line in lines[:-1]:
+        n, over, value = line.split("\t", 2)
+        out.append((int(n), int(over), value))
+    return head, out
+
+
+def test_frequent_items_exact_when_everything_fits() -> None:
+    f, c = start("frequent_items.lua", name="fi")
+    stream = ["/a"] * 5 + ["/b"] * 3 + ["/c"] * 3 + ["/d"]
+    for p in stream:
+        f.process_message(path_msg(p))
+    m = report(f, c)
+    assert (m.logger, m.field("payload_type"), m.field("payload_name")) == (
+        "fi", "txt", "frequent_items")
+    head, rows = top(m)
+    assert head == "Fields[path]: 12 seen, 4 tracked (at most 100)"
+    assert rows == [(5, 0, "/a"), (3, 0, "/b"), (3, 0, "/c"), (1, 0, "/d")]
+
+
+def test_frequent_items_bounds_hold_when_values_are_dropped() -> None:
+    import random
+    from collections import Counter
+
+    rng = random.Random(7)
+    k = 10
+    stream = [f"/p{int(rng.paretovariate(1.2))}" for _ in range(1500)]
+    truth = Counter(stream)
+    f, c = start("frequent_items.lua", max_items=k)
+    for p in stream:
+        f.process_message(path_msg(p))
+    head, rows = top(report(f, c))
+    assert head == f"Fields[path]: 1500 seen, {k} tracked (at most {k})"
+    assert len(rows) == k
+    assert sum(n for n, _, _ in rows) == len(stream)
+    listed = {v: (n, over) for n, over, v in rows}
+    for value, n in truth.items():
+        if n > len(stream) / k:
+            assert value in listed
+    for value, (n, over) in listed.items():
+        assert n - over <= truth[value] <= n
+    assert [n for n, _, _ in rows] == sorted((n for n, _, _ in rows),
+                                             reverse=True)
+
+
+def test_frequent_items_other_variable_and_missing_values() -> None:
+    f, c = start("frequent_items.lua", message_variable="Type",
+                 report_items=1)
+    for t in ("x", "y", "y"):
+        f.process_message(pack(type=t))
+    f2, _ = start("frequent_items.lua")
+    with pytest.raises(PluginFailure, match="Fields\\[path\\]"):
+        f2.process_message(pack(type="x"))
+    head, rows = top(report(f, c))
+    assert head.startswith("Type: 3 seen, 2 tracked")
+    assert rows == [(2, 0, "y")]
+
+
+def test_frequent_items_report_stays_bounded() -> None:
+    f, c = start("frequent_items.lua", max_items=1000)
+    for i in range(400):
+        f.process_message(path_msg(f"/{i:04d}" + "x" * 300))
+    m = report(f, c)
+    text = m.payload or ""
+    assert len(text) < 61000
+    lines = text.split("\n")
+    assert lines[-2].startswith("... report cut at ")
+    shown = lines[2].split("\t")[2]
+    assert len(shown) == 200 and shown.endswith("...")
+
+
+def test_frequent_items_is_preserved(tmp_path: Path) -> None:
+    cfg = {"preserve_data": True, "state_directory": str(tmp_path)}
+    f, _ = start("frequent_items.lua", name="fi", **cfg)
+    for p in ("/a", "/a", "/b"):
+        f.process_message(path_msg(p))
+    f.stop()
+    g, c = start("frequent_items.lua", name="fi", **cfg)
+    g.process_message(path_msg("/b"))
+    g.process_message(path_msg("/b"))
+    head, rows = top(report(g, c))
+    assert head.startswith("Fields[path]: 5 seen, 2 tracked")
+    assert rows == [(3, 0, "/b"), (2, 0, "/a")]
