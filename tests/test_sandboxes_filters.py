@@ -213,3 +213,41 @@ def test_frequent_items_is_preserved(tmp_path: Path) -> None:
     head, rows = top(report(g, c))
     assert head.startswith("Fields[path]: 5 seen, 2 tracked")
     assert rows == [(3, 0, "/b"), (2, 0, "/a")]
+
+
+# -- message_schema.lua -----------------------------------------------------
+
+
+def test_message_schema_describes_groups_and_fields() -> None:
+    f, c = start("message_schema.lua", name="schema")
+    assert report(f, c).payload == "no messages\n"
+    f.process_message(pack(logger="web", type="nginx.access", fields=[
+        Field("status", 200), Field("path", "/"),
+        Field("tags", ["a", "b", "c"], representation="csv")]))
+    f.process_message(pack(logger="web", type="nginx.access", fields=[
+        Field("status", 404), Field("path", b"/x"),
+        Field("tags", "a", representation="list")]))
+    f.process_message(pack(logger="web", type="nginx.access", fields=[
+        Field("status", 2.5), Field("ok", True), Field("ok", False)]))
+    f.process_message(pack(logger="db", type="sql"))
+    m = report(f, c)
+    assert (m.field("payload_type"), m.field("payload_name")) == (
+        "txt", "message_schema")
+    assert m.payload == (
+        'Logger "db" Type "sql": 1 messages\n'
+        'Logger "web" Type "nginx.access": 3 messages\n'
+        "    ok: BOOL, in 1 of 3, repeated\n"
+        "    path: BYTES|STRING, in 2 of 3\n"
+        "    status: DOUBLE|INTEGER, in 3 of 3\n"
+        '    tags: STRING, representation "csv"|"list", in 2 of 3, '
+        "arrays up to 3\n")
+
+
+def test_message_schema_report_is_bounded() -> None:
+    f, c = start("message_schema.lua")
+    for i in range(50):
+        f.process_message(pack(logger="l", type=f"t{i}", fields=[
+            Field(f"field_{j:03d}_" + "n" * 40, j) for j in range(40)]))
+    text = report(f, c).payload or ""
+    assert 50000 < len(text) < 61000
+    assert text.endswith("... report cut\n")
