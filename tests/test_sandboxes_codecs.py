@@ -143,3 +143,39 @@ def test_json_without_map_fields_keeps_header_names_as_fields() -> None:
 def test_json_bad_unit_is_a_load_error() -> None:
     with pytest.raises(SandboxError, match="timestamp_unit"):
         json_decoder(timestamp_unit="days")
+
+
+# -- alert.lua --------------------------------------------------------------
+
+
+def alert_encoder() -> SandboxEncoder:
+    e = SandboxEncoder("alert", {
+        "filename": str(SANDBOXES / "encoders" / "alert.lua")})
+    e.start(Collector().context)
+    return e
+
+
+def test_alert_formats_a_sandbox_report() -> None:
+    p = pack(timestamp=1500000000500000000, hostname="web1",
+             logger="http_status", type="heka.sandbox-output",
+             payload="counts\nmore",
+             fields=[Field("payload_type", "txt"),
+                     Field("payload_name", "HTTP Status")])
+    assert alert_encoder().encode(p) == (
+        b"Timestamp: 2017-07-14T02:40:00Z\n"
+        b"Hostname: web1\n"
+        b"Logger: http_status\n"
+        b"Type: heka.sandbox-output\n"
+        b"Name: HTTP Status\n"
+        b"Payload:\n"
+        b"counts\nmore\n")
+
+
+def test_alert_on_a_bare_message() -> None:
+    e = alert_encoder()
+    assert e.encode(pack(type="t", payload="done\n")) == (
+        b"Timestamp: -\nHostname: \nLogger: \nType: t\nPayload:\ndone\n")
+    assert e.encode(pack(timestamp=0, fields=[
+        Field("payload_name", "")])) == (
+        b"Timestamp: 1970-01-01T00:00:00Z\nHostname: \nLogger: \nType: \n"
+        b"Payload:\n\n")
