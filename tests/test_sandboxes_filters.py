@@ -10,7 +10,7 @@ import pytest
 from test_sandbox_helpers import Collector, pack
 
 from hekapy import Field, Message, PluginFailure
-from hekapy.sandbox import SandboxDecoder, SandboxFilter
+from hekapy.sandbox import SandboxFilter
 
 ROOT = Path(__file__).resolve().parent.parent
 FILTERS = ROOT / "sandboxes" / "filters"
@@ -18,20 +18,29 @@ NS = 10**9
 T0 = 1_500_000_000 * NS  # a multiple of 60 s
 
 
-def start(script: str, name: str = "f", collector: Collector | None = None,
-          **config: Any) -> tuple[SandboxFilter, Collector]:
-    top = {k: config.pop(k) for k in ("preserve_data", "state_directory")
-           if k in config}
-    f = SandboxFilter(name, {"filename": str(FILTERS / script),
-                             "config": config, **top})
+def start(
+    script: str,
+    name: str = "f",
+    collector: Collector | None = None,
+    **config: Any,
+) -> tuple[SandboxFilter, Collector]:
+    top = {
+        k: config.pop(k)
+        for k in ("preserve_data", "state_directory")
+        if k in config
+    }
+    f = SandboxFilter(
+        name, {"filename": str(FILTERS / script), "config": config, **top}
+    )
     c = collector or Collector()
     f.start(c.context)
     return f, c
 
 
 def status_msg(status: Any, ts: int = T0, field: str = "status") -> Any:
-    return pack(timestamp=ts, type="nginx.access",
-                fields=[Field(field, status)])
+    return pack(
+        timestamp=ts, type="nginx.access", fields=[Field(field, status)]
+    )
 
 
 def cbuf(m: Message) -> tuple[dict[str, Any], list[list[str]]]:
@@ -50,10 +59,8 @@ def report(f: SandboxFilter, c: Collector) -> Message:
 
 
 def test_http_status_counts_classes_per_row() -> None:
-    f, c = start("http_status.lua", name="http_status", rows=3,
-                 sec_per_row=60)
-    statuses = [200, 201, 304, 404, 500, 503, 503, 101, 99, 600, "abc",
-                "404"]
+    f, c = start("http_status.lua", name="http_status", rows=3, sec_per_row=60)
+    statuses = [200, 201, 304, 404, 500, 503, 503, 101, 99, 600, "abc", "404"]
     for s in statuses:
         f.process_message(status_msg(s))
     f.process_message(status_msg(200, T0 + 60 * NS))
@@ -67,12 +74,19 @@ def test_http_status_counts_classes_per_row() -> None:
     assert head["seconds_per_row"] == 60
     assert head["time"] == T0 // NS - 60
     assert [ci["name"] for ci in head["column_info"]] == [
-        "HTTP_1xx", "HTTP_2xx", "HTTP_3xx", "HTTP_4xx", "HTTP_5xx",
-        "HTTP_UNKNOWN"]
+        "HTTP_1xx",
+        "HTTP_2xx",
+        "HTTP_3xx",
+        "HTTP_4xx",
+        "HTTP_5xx",
+        "HTTP_UNKNOWN",
+    ]
     assert {ci["unit"] for ci in head["column_info"]} == {"count"}
-    assert rows == [["nan"] * 6,
-                    ["1", "2", "1", "2", "3", "3"],
-                    ["nan", "1", "nan", "nan", "nan", "nan"]]
+    assert rows == [
+        ["nan"] * 6,
+        ["1", "2", "1", "2", "3", "3"],
+        ["nan", "1", "nan", "nan", "nan", "nan"],
+    ]
 
 
 def test_http_status_uses_the_configured_field() -> None:
@@ -96,24 +110,20 @@ def test_http_status_defaults() -> None:
 
 
 def test_http_status_is_preserved(tmp_path: Path) -> None:
-    cfg = {"rows": 4, "preserve_data": True,
-           "state_directory": str(tmp_path)}
-    f, _ = start("http_status.lua", name="hs", preservation_version=1,
-                 **cfg)
+    cfg = {"rows": 4, "preserve_data": True, "state_directory": str(tmp_path)}
+    f, _ = start("http_status.lua", name="hs", preservation_version=1, **cfg)
     for s in (200, 200, 500):
         f.process_message(status_msg(s))
     f.stop()
     assert (tmp_path / "hs.data").exists()
 
-    g, c = start("http_status.lua", name="hs", preservation_version=1,
-                 **cfg)
+    g, c = start("http_status.lua", name="hs", preservation_version=1, **cfg)
     g.process_message(status_msg(500))
     _, rows = cbuf(report(g, c))
     assert rows[-1] == ["nan", "2", "nan", "nan", "2", "nan"]
     g.stop()
 
-    h, c = start("http_status.lua", name="hs", preservation_version=2,
-                 **cfg)
+    h, c = start("http_status.lua", name="hs", preservation_version=2, **cfg)
     h.process_message(status_msg(500))
     _, rows = cbuf(report(h, c))
     assert rows[-1] == ["nan", "nan", "nan", "nan", "1", "nan"]
@@ -144,7 +154,10 @@ def test_frequent_items_exact_when_everything_fits() -> None:
         f.process_message(path_msg(p))
     m = report(f, c)
     assert (m.logger, m.field("payload_type"), m.field("payload_name")) == (
-        "fi", "txt", "frequent_items")
+        "fi",
+        "txt",
+        "frequent_items",
+    )
     head, rows = top(m)
     assert head == "Fields[path]: 12 seen, 4 tracked (at most 100)"
     assert rows == [(5, 0, "/a"), (3, 0, "/b"), (3, 0, "/c"), (1, 0, "/d")]
@@ -171,13 +184,13 @@ def test_frequent_items_bounds_hold_when_values_are_dropped() -> None:
             assert value in listed
     for value, (n, over) in listed.items():
         assert n - over <= truth[value] <= n
-    assert [n for n, _, _ in rows] == sorted((n for n, _, _ in rows),
-                                             reverse=True)
+    assert [n for n, _, _ in rows] == sorted(
+        (n for n, _, _ in rows), reverse=True
+    )
 
 
 def test_frequent_items_other_variable_and_missing_values() -> None:
-    f, c = start("frequent_items.lua", message_variable="Type",
-                 report_items=1)
+    f, c = start("frequent_items.lua", message_variable="Type", report_items=1)
     for t in ("x", "y", "y"):
         f.process_message(pack(type=t))
     f2, _ = start("frequent_items.lua")
@@ -221,18 +234,45 @@ def test_frequent_items_is_preserved(tmp_path: Path) -> None:
 def test_message_schema_describes_groups_and_fields() -> None:
     f, c = start("message_schema.lua", name="schema")
     assert report(f, c).payload == "no messages\n"
-    f.process_message(pack(logger="web", type="nginx.access", fields=[
-        Field("status", 200), Field("path", "/"),
-        Field("tags", ["a", "b", "c"], representation="csv")]))
-    f.process_message(pack(logger="web", type="nginx.access", fields=[
-        Field("status", 404), Field("path", b"/x"),
-        Field("tags", "a", representation="list")]))
-    f.process_message(pack(logger="web", type="nginx.access", fields=[
-        Field("status", 2.5), Field("ok", True), Field("ok", False)]))
+    f.process_message(
+        pack(
+            logger="web",
+            type="nginx.access",
+            fields=[
+                Field("status", 200),
+                Field("path", "/"),
+                Field("tags", ["a", "b", "c"], representation="csv"),
+            ],
+        )
+    )
+    f.process_message(
+        pack(
+            logger="web",
+            type="nginx.access",
+            fields=[
+                Field("status", 404),
+                Field("path", b"/x"),
+                Field("tags", "a", representation="list"),
+            ],
+        )
+    )
+    f.process_message(
+        pack(
+            logger="web",
+            type="nginx.access",
+            fields=[
+                Field("status", 2.5),
+                Field("ok", True),
+                Field("ok", False),
+            ],
+        )
+    )
     f.process_message(pack(logger="db", type="sql"))
     m = report(f, c)
     assert (m.field("payload_type"), m.field("payload_name")) == (
-        "txt", "message_schema")
+        "txt",
+        "message_schema",
+    )
     assert m.payload == (
         'Logger "db" Type "sql": 1 messages\n'
         'Logger "web" Type "nginx.access": 3 messages\n'
@@ -240,14 +280,22 @@ def test_message_schema_describes_groups_and_fields() -> None:
         "    path: BYTES|STRING, in 2 of 3\n"
         "    status: DOUBLE|INTEGER, in 3 of 3\n"
         '    tags: STRING, representation "csv"|"list", in 2 of 3, '
-        "arrays up to 3\n")
+        "arrays up to 3\n"
+    )
 
 
 def test_message_schema_report_is_bounded() -> None:
     f, c = start("message_schema.lua")
     for i in range(50):
-        f.process_message(pack(logger="l", type=f"t{i}", fields=[
-            Field(f"field_{j:03d}_" + "n" * 40, j) for j in range(40)]))
+        f.process_message(
+            pack(
+                logger="l",
+                type=f"t{i}",
+                fields=[
+                    Field(f"field_{j:03d}_" + "n" * 40, j) for j in range(40)
+                ],
+            )
+        )
     text = report(f, c).payload or ""
     assert 50000 < len(text) < 61000
     assert text.endswith("... report cut\n")
