@@ -34,10 +34,76 @@ local py_call = host.call
 local S = {tripped = false, reason = false, ins_max = 0, out_max = 0}
 local E = {state = S}
 
+-- memory_limit.  The allocator refuses anything past a hard ceiling a
+-- little above the limit; the limit itself is checked here, before
+-- every call into the host and every few instructions, so that the host
+-- always has room to hand values to the script (an allocation failure
+-- while the host pushes a value cannot be recovered from).
+local mem_limit_kb = opts.memory_limit / 1024
+
+local function over_memory()
+    if collect("count") > mem_limit_kb then
+        collect("collect")
+        return collect("count") > mem_limit_kb
+    end
+    return false
+end
+if opts.memory_limit == 0 then
+    over_memory = function() return false end
+    mem_limit_kb = huge
+end
+
+-- Stop the current call for good: from now on every instruction raises
+-- the same error, so pcall cannot swallow it, until the host's entry
+-- point has returned.
+local trip_hook
+
+local function trip(what, level)
+    if not S.tripped then
+        S.tripped = true
+        local where = ""
+        local info = level and getinfo(level, "Sl")
+        if info and info.currentline and info.currentline > 0 then
+            where = info.short_src .. ":" .. info.currentline .. ": "
+        end
+        S.reason = where .. what
+        sethook(trip_hook, "", 1)
+    end
+    error(S.reason, 0)
+end
+
+trip_hook = function()
+    error(S.reason, 0)
+end
+
+
 ---------------------------------------------------------------------------
 -- Strip the globals.
 
 local string_lib, table_lib, math_lib = string, table, math
+
+-- Pristine copies for hekapy's own modules, taken before any script
+-- code runs: a script may replace functions in the shared library
+-- tables, but code that runs with the limits lifted must not call them.
+local function copy(t)
+    local c = {}
+    for k, v in pairs(t) do
+        c[k] = v
+    end
+    return c
+end
+local BASE = copy(G)
+BASE.string, BASE.table, BASE.math = copy(string), copy(table),
+    copy(math)
+BASE.string.dump = nil
+for _, name in pairs({"python", "debug", "io", "package", "require",
+                      "os", "load", "loadfile", "loadstring", "dofile",
+                      "module", "newproxy", "print", "coroutine",
+                      "collectgarbage", "gcinfo"}) do
+    BASE[name] = nil
+end
+BASE._G = BASE
+E.trusted = setmetatable({}, {__mode = "k"})
 
 local REMOVED = {
     "collectgarbage", "coroutine", "dofile", "load", "loadfile",
@@ -49,6 +115,21 @@ for _, name in pairs(REMOVED) do
 end
 
 string_lib.dump = nil
+
+-- xpcall runs its message handler where the error was raised; for an
+-- error raised by the instruction hook that is inside the hook, where
+-- no hook fires, so a looping handler would never be stopped.  This
+-- version calls the handler after the protected call has unwound.
+local function after_pcall(handler, ok, ...)
+    if ok then
+        return true, ...
+    end
+    return false, (handler((...)))
+end
+
+function G.xpcall(f, handler)
+    return after_pcall(handler, pcall(f))
+end
 
 local LIBS = {string = string_lib, table = table_lib, math = math_lib}
 
@@ -112,7 +193,6 @@ function safe_os.date(fmt, t)
     return os_date(fmt, t)
 end
 LIBS.os = safe_os
-E.libs = LIBS
 
 ---------------------------------------------------------------------------
 -- Number formatting shared by add_to_payload, circular buffers and the
@@ -170,6 +250,9 @@ local buf, nbuf, buf_size = {}, 0, 0
 local function output_object(v)
     local mt = raw_getmetatable(v)
     local fn = type(mt) == "table" and rawget(mt, "__hekapy_output")
+    if fn and not E.trusted[fn] then
+        fn = nil
+    end
     if fn then
         return fn(v)
     end
@@ -226,6 +309,9 @@ function G.add_to_payload(...)
 end
 
 local function host_call(name, ...)
+    if over_memory() then
+        trip("not enough memory")
+    end
     local ok, a, b, c, d, e = py_call(name, ...)
     if ok == true then
         return a, b, c, d, e
@@ -264,6 +350,9 @@ end
 -- Messages.
 
 function G.read_message(name, fi, ai, extra)
+    if collect("count") > mem_limit_kb and over_memory() then
+        trip("not enough memory")
+    end
     if extra ~= nil or name == nil then
         error("read_message() incorrect number of arguments", 0)
     end
@@ -417,7 +506,7 @@ function G.require(name)
             if not fn then
                 error(err, 0)
             end
-            setfenv(fn, G)
+            setfenv(fn, BASE)
             m = fn(name, E)
             G[name] = m
         else
@@ -438,42 +527,36 @@ end
 -- again straight away until the host's entry point has returned.
 
 local ins_limit = opts.instruction_limit
-local grain = 1
-if ins_limit > 10000 then
-    grain = 1000
-elseif ins_limit > 100 then
+local grain = 1000
+if ins_limit > 0 and ins_limit <= 100 then
+    grain = 1
+elseif ins_limit > 0 and ins_limit <= 10000 then
     grain = 10
 end
-local ticks_max = math_lib.ceil(ins_limit / grain)
+local ticks_max = ins_limit > 0 and math_lib.ceil(ins_limit / grain)
+    or huge
 local ticks = 0
 
 local function hook()
     ticks = ticks + 1
     if ticks >= ticks_max then
-        if not S.tripped then
-            S.tripped = true
-            local where = ""
-            local info = getinfo(2, "Sl")
-            if info and info.currentline and info.currentline > 0 then
-                where = info.short_src .. ":" .. info.currentline .. ": "
-            end
-            S.reason = where .. "instruction_limit exceeded"
-            sethook(hook, "", 1)
-        end
-        error(S.reason, 0)
+        trip("instruction_limit exceeded", 3)
+    end
+    if collect("count") > mem_limit_kb and over_memory() then
+        trip("not enough memory")
     end
 end
 
 local arm, disarm
-if ins_limit > 0 then
-    arm = function()
-        ticks = 0
+if ins_limit > 0 or opts.memory_limit > 0 then
+    arm = function(scale)
+        ticks = scale and -ticks_max * (scale - 1) or 0
         sethook(hook, "", grain)
     end
     disarm = function()
         sethook()
         local used = ticks * grain
-        if used > S.ins_max then
+        if used > S.ins_max and used <= ins_limit then
             S.ins_max = used
         end
     end
@@ -560,6 +643,7 @@ end
 
 function E.reset_buffer()
     buf, nbuf, buf_size = {}, 0, 0
+    collect("collect")
 end
 
 function E.seed(n)
@@ -645,7 +729,7 @@ function E.serialize()
                             walk(p, v)
                         else
                             local ser = rawget(mt, "__hekapy_serialize")
-                            if ser then
+                            if ser and E.trusted[ser] then
                                 seen[v] = p
                                 emit(ser(v, p))
                             end
@@ -665,7 +749,9 @@ function E.restore(text)
         return "E", error_text(err)
     end
     setfenv(fn, G)
+    arm(100)
     local ok, e = pcall(fn)
+    disarm()
     if not ok then
         return "E", error_text(e)
     end

@@ -160,7 +160,8 @@ class SandboxHost:
         host = rt.table_from({b"read": self._reader.read,
                               b"call": self._call})
         opts = rt.table_from({b"output_limit": self.output_limit,
-                              b"instruction_limit": self.instruction_limit})
+                              b"instruction_limit": self.instruction_limit,
+                              b"memory_limit": self.memory_limit})
         env = rt.execute(_lupa.read_lua("sandbox_env.lua"), host,
                          self.sandbox_kind.encode(), opts)
         self._env = env
@@ -169,7 +170,13 @@ class SandboxHost:
         self._entry_te = env[b"timer_event"]
         self._seed_random(env)
         if self.memory_limit:
-            rt.set_max_memory(self.memory_limit, total=True)
+            room = self._hard_limit() - (rt.get_memory_used(total=True)
+                                         or 0)
+            if 2 * len(source) > room:
+                raise SandboxError(f"sandbox {self.name!r} failed to load: "
+                                   "the script does not fit in "
+                                   "memory_limit")
+            rt.set_max_memory(self._hard_limit(), total=True)
 
         r = self._guard(env[b"run_script"], source, chunkname)
         if r != 0:
@@ -185,6 +192,31 @@ class SandboxHost:
                 raise SandboxError(f"sandbox {self.name!r} failed to load: "
                                    f"restore_global_data {err}")
         self._sample_memory()
+
+    def _hard_limit(self) -> int:
+        """The allocator's ceiling: the limit plus room for the host."""
+        return self.memory_limit + max(self.memory_limit // 4, 1 << 20)
+
+    def _lift_memory_limit(self) -> None:
+        rt = getattr(self, "_runtime", None)
+        if rt is not None and self.memory_limit:
+            rt.set_max_memory(0)
+
+    def _make_room(self, size: int) -> None:
+        """Refuse to build ``size`` bytes of Lua values past the ceiling.
+        """
+        if not self.memory_limit:
+            return
+        used = self._runtime.get_memory_used(total=True) or 0
+        if used + size > self._hard_limit():
+            raise ScriptError("not enough memory")
+
+    def __del__(self) -> None:
+        # Lua must never fail an allocation while lupa tears it down.
+        try:
+            self._lift_memory_limit()
+        except Exception:
+            pass
 
     def _seed_random(self, env: Any) -> None:
         seed = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
@@ -231,6 +263,7 @@ class SandboxHost:
         reason = reason[:ERROR_SIZE]
         self._dead = SandboxTerminated(self.name, reason)
         self._reader.src = None
+        self._lift_memory_limit()
         try:
             self._env[b"sethook"]()
             self._env[b"reset_buffer"]()
@@ -303,8 +336,11 @@ class SandboxHost:
         """Write the state file (``preserve_data``) and drop the runtime."""
         if self._env is None:
             return
-        if self.config["preserve_data"] and self._dead is None:
-            _state.save(self, self._state_path())
+        try:
+            if self.config["preserve_data"] and self._dead is None:
+                _state.save(self, self._state_path())
+        finally:
+            self._lift_memory_limit()
         self._env = None
         self._entry_pm = None
         self._runtime = None
@@ -375,6 +411,7 @@ class SandboxHost:
             msg = decode_message(data)
         except DecodeFailure as e:
             raise ScriptError(str(e)) from None
+        self._make_room(16 * len(data) + 4096)
         return self._runtime.table_from(msg, recursive=True)
 
     def _output_text(self, value: Any) -> bytes | None:
@@ -475,15 +512,18 @@ class SandboxHost:
 
     def _cjson_encode(self, value: Any) -> bytes:
         try:
-            return self._json.encode(value)
+            data = self._json.encode(value)
         except JsonError as e:
             raise ScriptError(str(e)) from None
+        self._make_room(2 * len(data) + 4096)
+        return data
 
     def _cjson_decode(self, data: bytes) -> Any:
         try:
             value = self._json.decode(data)
         except JsonError as e:
             raise ScriptError(str(e)) from None
+        self._make_room(16 * len(data) + 4096)
         if isinstance(value, dict):
             return self._runtime.table_from(value, recursive=True)
         return value

@@ -48,16 +48,18 @@ def write_atomically(path: str, data: bytes) -> None:
         os.close(dfd)
 
 
-def _unlimited(host: Any) -> None:
+def _unlimited(host: Any, extra: int = 0) -> None:
     host._env[b"sethook"]()
     if host.memory_limit:
-        room = max(4 * host.memory_limit, 64 * 1024 * 1024)
-        host._runtime.set_max_memory(room, total=True)
+        rt = host._runtime
+        room = max(4 * host.memory_limit, 64 * 1024 * 1024) + extra
+        rt.set_max_memory((rt.get_memory_used(total=True) or 0) + room,
+                          total=True)
 
 
 def _limited(host: Any) -> None:
     if host.memory_limit:
-        host._runtime.set_max_memory(host.memory_limit, total=True)
+        host._runtime.set_max_memory(host._hard_limit(), total=True)
 
 
 def save(host: Any, path: str) -> None:
@@ -82,7 +84,7 @@ def restore(host: Any, path: str) -> str | None:
         return None
     except OSError as e:
         return f"cannot read {path!r}: {e.strerror}"
-    _unlimited(host)
+    _unlimited(host, 2 * len(text))
     try:
         r = host._env[b"restore"](text)
     except _lupa.LuaError as e:
