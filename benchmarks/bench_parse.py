@@ -125,7 +125,7 @@ def daemon_child(count: int) -> dict[str, Any]:
 
         w0 = time.perf_counter()
         with open(work / "daemon.log", "w+b") as err:
-            code, usage = run.measured(
+            code, usage, peak = run.measured(
                 [
                     sys.executable,
                     "-m",
@@ -150,10 +150,11 @@ def daemon_child(count: int) -> dict[str, Any]:
         "lines": count,
         "decoded_all": n == count,
         "cpu": usage.ru_utime + usage.ru_stime,
-        "rss_kb": usage.ru_maxrss,
+        "rss_kb": peak,
         "note": "nginx-parse runs the daemon with --run-once "
         "(LogstreamerInput, SandboxDecoder, FileOutput); "
-        "its rate counts start-up",
+        "its rate counts start-up"
+        + ("" if n == count else f"; ONLY {n} OF {count} LINES DECODED"),
     }
 
 

@@ -17,7 +17,7 @@ median of the counter's per-second rates, leaving out the first and
 last second with traffic (partial ones); when fewer than three seconds
 saw traffic, it is N over hekapy-flood's own sending time instead.
 CPU is what the daemon spent between listening and going quiet, RSS
-its peak.
+its peak (VmHWM, read before it is stopped).
 
 ``--sustained SECONDS``: one batch of messages is made with
 hekapy-flood's generator and sent again and again over one connection
@@ -217,7 +217,7 @@ def tcp_child(count: int) -> dict[str, Any]:
         try:
             cpu0 = proc_cpu(daemon.proc.pid)
             with open(work / "flood.out", "w+b") as out:
-                code, _ = run.measured(
+                code, _, _ = run.measured(
                     [
                         sys.executable,
                         "-m",
@@ -240,8 +240,9 @@ def tcp_child(count: int) -> dict[str, Any]:
             sent = int(_find(r"sent (\d+)", flood))
             received = daemon.wait_quiet(sent)
             cpu = proc_cpu(daemon.proc.pid) - cpu0
+            peak = run.hwm_kb(daemon.proc.pid)
         finally:
-            code, usage = daemon.stop()
+            code, _ = daemon.stop()
         reports = daemon.reports()
         at_input = daemon.input_count()
     rate = receive_rate(reports)
@@ -255,7 +256,7 @@ def tcp_child(count: int) -> dict[str, Any]:
         "n": received,
         "wall": received / rate if rate else 1e9,
         "cpu": cpu,
-        "rss_kb": usage.ru_maxrss if usage else 0,
+        "rss_kb": peak,
         "sent": sent,
         "received": received,
         "at_input": at_input,
@@ -280,6 +281,8 @@ def sustained(
     seconds: float, rate: float, every: float, batch_size: int
 ) -> dict[str, Any]:
     """Send for ``seconds``; RSS samples, counts at both ends."""
+    import run
+
     recs = batch(batch_size, 1)
     slices = [b"".join(recs[i : i + 100]) for i in range(0, len(recs), 100)]
     OUT.mkdir(exist_ok=True)
@@ -317,8 +320,9 @@ def sustained(
                 (round(time.monotonic() - start, 1), proc_rss_kb(pid))
             )
             cpu = proc_cpu(pid) - cpu0
+            peak = run.hwm_kb(pid)
         finally:
-            code, usage = daemon.stop()
+            code, _ = daemon.stop()
         reports = daemon.reports()
         at_input = daemon.input_count()
     rss = [kb for _, kb in samples]
@@ -333,7 +337,7 @@ def sustained(
         "receive_rate": receive_rate(reports),
         "daemon_cpu_seconds": cpu,
         "exit_code": code,
-        "peak_rss_mb": (usage.ru_maxrss if usage else max(rss)) / 1024,
+        "peak_rss_mb": peak / 1024,
         "rss_mb_first_quarter_end": rss[len(rss) // 4] / 1024,
         "rss_mb_last": rss[-1] / 1024,
         "rss_mb_min_max_after_warmup": [min(half) / 1024, max(half) / 1024],
