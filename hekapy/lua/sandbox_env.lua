@@ -93,16 +93,30 @@ local function copy(t)
     return c
 end
 local BASE = copy(G)
-BASE.string, BASE.table, BASE.math = copy(string), copy(table),
-    copy(math)
-BASE.string.dump = nil
+local BASE_LIBS = {string = copy(string), table = copy(table),
+                   math = copy(math)}
+BASE_LIBS.string.dump = nil
 for _, name in pairs({"python", "debug", "io", "package", "require",
                       "os", "load", "loadfile", "loadstring", "dofile",
                       "module", "newproxy", "print", "coroutine",
-                      "collectgarbage", "gcinfo"}) do
+                      "collectgarbage", "gcinfo", "string", "table",
+                      "math"}) do
     BASE[name] = nil
 end
-BASE._G = BASE
+
+-- A fresh environment for one of hekapy's modules: tampering with one
+-- module's environment cannot reach another.
+local safe_xpcall
+
+local function module_env()
+    local env = copy(BASE)
+    for name, lib in pairs(BASE_LIBS) do
+        env[name] = copy(lib)
+    end
+    env._G = env
+    env.xpcall = safe_xpcall
+    return env
+end
 E.trusted = setmetatable({}, {__mode = "k"})
 
 local REMOVED = {
@@ -127,9 +141,10 @@ local function after_pcall(handler, ok, ...)
     return false, (handler((...)))
 end
 
-function G.xpcall(f, handler)
+safe_xpcall = function(f, handler)
     return after_pcall(handler, pcall(f))
 end
+G.xpcall = safe_xpcall
 
 local LIBS = {string = string_lib, table = table_lib, math = math_lib}
 
@@ -506,7 +521,7 @@ function G.require(name)
             if not fn then
                 error(err, 0)
             end
-            setfenv(fn, BASE)
+            setfenv(fn, module_env())
             m = fn(name, E)
             G[name] = m
         else
