@@ -5,6 +5,7 @@ local select, type, error = select, type, error
 
 local null = setmetatable({}, {
     __metatable = false,
+    __index = {["\0hekapy-null"] = true},
     __newindex = function() error("cjson.null is read-only", 2) end,
 })
 

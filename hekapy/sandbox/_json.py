@@ -17,6 +17,8 @@ from typing import Any
 
 from hekapy.sandbox._lupa import lua_type
 
+_NULL_KEY = b"\0hekapy-null"
+
 
 class JsonError(Exception):
     """The Lua error text for a failed encode or decode."""
@@ -80,7 +82,7 @@ class Codec:
         elif isinstance(v, bytes):
             out.append(_escape(v))
         elif lua_type(v) == "table":
-            if self.null is not None and v == self.null:
+            if v[_NULL_KEY] is True:
                 out.append(b"null")
                 return
             depth += 1
