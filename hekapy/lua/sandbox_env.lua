@@ -364,7 +364,40 @@ end
 ---------------------------------------------------------------------------
 -- Messages.
 
+-- The values of the variables this script reads on every message are
+-- handed over with the call to process_message (see E.process_message),
+-- which spares a call into the host per read.  n1..n4 are their names,
+-- v1..v4 the current message's values; "hot" is true while they are
+-- valid.
+local n1, n2, n3, n4 = false, false, false, false
+local v1, v2, v3, v4
+local hot = false
+local OOM = {}
+E.OOM = OOM
+
+function E.set_hot(a, b, c, d)
+    n1, n2, n3, n4 = a or false, b or false, c or false, d or false
+end
+
+local function checked(v)
+    if v == OOM then
+        trip("not enough memory")
+    end
+    return v
+end
+
 function G.read_message(name, fi, ai, extra)
+    if fi == nil and hot then
+        if name == n1 then
+            return v1
+        elseif name == n2 then
+            return v2
+        elseif name == n3 then
+            return v3
+        elseif name == n4 then
+            return v4
+        end
+    end
     if collect("count") > mem_limit_kb and over_memory() then
         trip("not enough memory")
     end
@@ -372,7 +405,7 @@ function G.read_message(name, fi, ai, extra)
         error("read_message() incorrect number of arguments", 0)
     end
     if fi == nil then
-        return py_read(name, 0, 0)
+        return checked(py_read(name, 0, 0))
     end
     local t = type(name)
     if t ~= "string" and t ~= "number" then
@@ -400,7 +433,7 @@ function G.read_message(name, fi, ai, extra)
                   .. "(array index must be >= 0)", 0)
         end
     end
-    return py_read(tostring(name), fi, ai)
+    return checked(py_read(tostring(name), fi, ai))
 end
 
 function G.read_next_field(...)
@@ -442,6 +475,7 @@ end
 
 if kind == "decoder" or kind == "encoder" then
     function G.write_message(...)
+        hot = false
         local n = select("#", ...)
         if n < 2 or n > 5 then
             error("write_message() incorrect number of arguments", 0)
@@ -563,6 +597,7 @@ local function hook()
 end
 
 local arm, disarm
+local armed = false
 if ins_limit > 0 or opts.memory_limit > 0 then
     arm = function(scale)
         ticks = scale and -ticks_max * (scale - 1) or 0
@@ -570,6 +605,7 @@ if ins_limit > 0 or opts.memory_limit > 0 then
     end
     disarm = function()
         sethook()
+        armed = false
         local used = ticks * grain
         if used > S.ins_max and used <= ins_limit then
             S.ins_max = used
@@ -615,11 +651,36 @@ local function finish(fname, ok, st, msg)
     return "R", st, msg
 end
 
-function E.process_message()
+-- process_message leaves the hook installed between calls (installing
+-- it costs as much as a small script); the count of the first tick of a
+-- call may therefore start up to one grain early.
+local hooked = ins_limit > 0 or opts.memory_limit > 0
+
+function E.unarm()
+    sethook()
+    armed = false
+end
+
+function E.process_message(a, b, c, d)
+    v1, v2, v3, v4 = a, b, c, d
+    hot = true
     local fn = rawget(G, "process_message")
-    arm()
+    if hooked and not armed then
+        sethook(hook, "", grain)
+        armed = true
+    end
+    ticks = 0
     local ok, st, msg = pcall(fn)
-    disarm()
+    local used = ticks * grain
+    ticks = 0
+    if used > S.ins_max then
+        S.ins_max = used
+    end
+    hot = false
+    v1, v2, v3, v4 = nil, nil, nil, nil
+    if collect("count") > mem_limit_kb and over_memory() then
+        return "E", "not enough memory"
+    end
     if ok and st == 0 and msg == nil then
         return 0
     end

@@ -30,7 +30,7 @@ from hekapy.sandbox._pb import (
     decode_message,
     encode_table,
 )
-from hekapy.sandbox._reader import MessageSource, Reader
+from hekapy.sandbox._reader import LARGE, MessageSource, Reader
 from hekapy.sandbox._writer import WriteFailed, write_message
 
 ERROR_SIZE = 255
@@ -166,6 +166,8 @@ class SandboxHost:
                          self.sandbox_kind.encode(), opts)
         self._env = env
         self._state = env[b"state"]
+        self._reader.oom = env[b"OOM"]
+        self._reader.guard = self._fits
         self._entry_pm = env[b"process_message"]
         self._entry_te = env[b"timer_event"]
         self._seed_random(env)
@@ -241,6 +243,10 @@ class SandboxHost:
 
     def _escaped(self, exc: BaseException) -> Any:
         self._env[b"sethook"]()
+        try:
+            self._env[b"unarm"]()
+        except _lupa.LuaError:
+            pass
         state = self._state
         if state[b"tripped"]:
             return ("E", state[b"reason"].decode("utf-8", "replace"))
@@ -266,6 +272,7 @@ class SandboxHost:
         self._lift_memory_limit()
         try:
             self._env[b"sethook"]()
+            self._env[b"unarm"]()
             self._env[b"reset_buffer"]()
         except _lupa.LuaError:
             pass
@@ -291,25 +298,64 @@ class SandboxHost:
             raise self._terminate(text)
         raise self._terminate(f"{entry}() {text}")
 
-    def _run_process(self, pack: Any) -> tuple[int, str | None]:
-        self._check_alive()
+    def _run_process(self, pack: Any) -> Any:
+        """Run process_message; 0 on success, else what _outcome takes."""
+        if self._dead is not None or self._env is None:
+            self._check_alive()
         reader = self._reader
-        reader.src = pack.view
+        if reader.dirty:
+            self._env[b"set_hot"](*reader.hot_names)
+            reader.dirty = False
+        src = pack.view
+        reader.src = src
         reader.next_field = 0
         self._pack = pack
         self._inject_left = self.max_process_inject
+        hot = reader.hot
         try:
-            r = self._entry_pm()
+            if not hot:
+                r = self._entry_pm()
+            elif len(hot) == 1:
+                v = hot[0](src, 0, 0)
+                if v.__class__ is bytes and len(v) > LARGE:
+                    self._check_room(v)
+                r = self._entry_pm(v)
+            elif len(hot) == 2:
+                v = hot[0](src, 0, 0)
+                w = hot[1](src, 0, 0)
+                if (v.__class__ is bytes and len(v) > LARGE) or \
+                        (w.__class__ is bytes and len(w) > LARGE):
+                    self._check_room(v)
+                    self._check_room(w)
+                r = self._entry_pm(v, w)
+            else:
+                vals = [g(src, 0, 0) for g in hot]
+                for v in vals:
+                    if v.__class__ is bytes and len(v) > LARGE:
+                        self._check_room(v)
+                r = self._entry_pm(*vals)
         except _lupa.LuaError as e:
             r = self._escaped(e)
         reader.src = None
-        self.process_count += 1
-        if not self.process_count & 0xFF:
+        n = self.process_count = self.process_count + 1
+        if not n & 0xFF:
             self._sample_memory()
-        if r == 0:
-            return 0, None
+        return r
+
+    def _process_outcome(self, r: Any) -> tuple[int, str | None]:
         self._sample_memory()
         return self._outcome("process_message", r)
+
+    def _check_room(self, v: Any) -> None:
+        if v.__class__ is bytes and not self._fits(len(v)):
+            self._reader.src = None
+            raise self._terminate("process_message() not enough memory")
+
+    def _fits(self, size: int) -> bool:
+        if not self.memory_limit:
+            return True
+        used = self._runtime.get_memory_used(total=True) or 0
+        return used + 2 * size + 65536 <= self._hard_limit()
 
     def _fail(self, status: int, text: str | None) -> None:
         self.failure_count += 1

@@ -91,9 +91,11 @@ class SandboxFilter(SandboxHost, Filter):
     def process_message(self, pack: Pack) -> None:
         """Run ``process_message()`` with ``pack`` as the current message.
         """
-        st, text = self._run_process(pack)
-        if st < 0:
-            self._fail(st, text)
+        r = self._run_process(pack)
+        if r != 0:
+            st, text = self._process_outcome(r)
+            if st < 0:
+                self._fail(st, text)
 
     def _hostname(self) -> str:
         return getattr(self.context, "hostname", "") or ""
@@ -150,7 +152,8 @@ class SandboxDecoder(SandboxHost, Decoder):
     def decode(self, pack: Pack) -> list[Pack]:
         self._out = []
         self._write_src = None
-        st, text = self._run_process(pack)
+        r = self._run_process(pack)
+        st, text = self._process_outcome(r) if r != 0 else (0, None)
         out, self._out = self._out, []
         written, self._write_src = self._write_src, None
         if st < 0:
@@ -216,7 +219,8 @@ class SandboxEncoder(SandboxHost, Encoder):
     def encode(self, pack: Pack) -> bytes | None:
         self._output = None
         self._write_src = None
-        st, text = self._run_process(pack)
+        r = self._run_process(pack)
+        st, text = self._process_outcome(r) if r != 0 else (0, None)
         out, self._output = self._output, None
         written, self._write_src = self._write_src, None
         if st == -2:

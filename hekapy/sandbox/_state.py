@@ -49,7 +49,7 @@ def write_atomically(path: str, data: bytes) -> None:
 
 
 def _unlimited(host: Any, extra: int = 0) -> None:
-    host._env[b"sethook"]()
+    host._env[b"unarm"]()
     if host.memory_limit:
         rt = host._runtime
         room = max(4 * host.memory_limit, 64 * 1024 * 1024) + extra
