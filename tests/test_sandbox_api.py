@@ -691,3 +691,41 @@ def test_encoder_outputs() -> None:
     w = pack(type="write", payload="orig")
     assert Message.decode(e.encode(w) or b"").payload == "w"
     assert w.message.payload == "orig"
+
+
+# -- values handed over with the call ---------------------------------------
+
+
+def test_learned_reads_follow_each_message() -> None:
+    f, c = filter_("""
+    function process_message()
+        local x = read_message("Fields[x]")
+        if x == 3 then
+            inject_payload("txt", "", tostring(read_message("Payload")),
+                           " ", tostring(read_message("Fields[gone]")))
+        end
+        sum = (sum or 0) + (x or 0)
+        return 0
+    end
+    function timer_event()
+        inject_payload("txt", "", sum, " ",
+                       tostring(read_message("Fields[x]")))
+    end""")
+    for i in range(6):
+        fields = [] if i == 5 else [Field("x", i)]
+        f.process_message(pack(payload=f"p{i}", fields=fields))
+    f.timer_event(0)
+    assert [m.payload for m in c.messages] == ["p3 nil", "10 nil"]
+
+
+def test_decoder_reads_after_a_write_see_the_write() -> None:
+    d = decoder("""
+    function process_message()
+        local before = read_message("Type")
+        write_message("Type", before .. "!")
+        inject_payload("txt", "", before, " ", read_message("Type"))
+        return 0
+    end""")
+    for t in ("a", "b"):
+        out = d.decode(pack(type=t))
+        assert out[0].message.payload == f"{t} {t}!"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from hekapy._errors import (
@@ -122,7 +122,7 @@ class SandboxHost:
         self.inject_count = 0
         self._max_memory = 0
         self._write_src: Any = None
-        self._handlers = {
+        self._handlers: dict[bytes, Callable[..., Any]] = {
             b"read_next_field": self._reader.read_next_field,
             b"read_config": self._read_config,
             b"decode_message": self._decode_message,

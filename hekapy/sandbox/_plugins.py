@@ -17,6 +17,7 @@ from hekapy._message import Field, Message
 from hekapy._pack import Pack
 from hekapy.plugins._api import Decoder, Encoder, Filter, PluginContext
 from hekapy.sandbox._host import SandboxHost, ScriptError
+from hekapy.sandbox._reader import MessageSource
 
 _HEADERS = ("uuid", "timestamp", "type", "hostname", "logger", "severity",
             "pid")
@@ -167,9 +168,9 @@ class SandboxDecoder(SandboxHost, Decoder):
 
     def _original(self) -> Message:
         src = self._reader.src
-        if src is not None and hasattr(src, "message"):
-            return src.message
-        return self._pack.message
+        msg: Message = src.message if isinstance(src, MessageSource) \
+            else self._pack.message
+        return msg
 
     def _inject_bytes(self, data: bytes, from_table: bool) -> None:
         msg = _decode_injected(data, from_table)
@@ -230,7 +231,8 @@ class SandboxEncoder(SandboxHost, Encoder):
         if out is not None:
             return out
         if written is not None:
-            return written.message.encode()
+            data: bytes = written.message.encode()
+            return data
         return pack.raw
 
     def _inject_bytes(self, data: bytes, from_table: bool) -> None:
