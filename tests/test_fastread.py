@@ -7,7 +7,7 @@ import pytest
 from hekapy import Field, Message
 
 fast = pytest.importorskip("hekapy._fastpath")
-lua51 = pytest.importorskip("lupa.lua51")
+lua51 = pytest.importorskip("hekapy.sandbox._lupa").lua51
 
 NAMES = ["Type", "Logger", "Payload", "EnvVersion", "Hostname", "Uuid",
          "Timestamp", "Severity", "Pid", "raw", "Fields[s]", "Fields[b]",

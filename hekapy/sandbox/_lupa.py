@@ -2,9 +2,9 @@
 
 Lua 5.1 is what Heka runs.  The module is imported with binary module
 loading allowed (its Lua symbols made global) so that the system's LPeg
-C library can be loaded into a sandbox; if something imported
-``lupa.lua51`` before hekapy did, LPeg may fail to load and ``require``
-says so.
+C library can be loaded into a sandbox.  If something imported
+``lupa.lua51`` before hekapy did, its symbols are made global
+afterwards, which has the same effect.
 """
 
 from __future__ import annotations
@@ -18,6 +18,23 @@ import lupa
 _loading = lupa.allow_lua_module_loading()
 with _loading:
     import lupa.lua51 as lua51
+
+
+def _make_symbols_global() -> None:
+    # Opening the loaded module again with RTLD_GLOBAL promotes its Lua
+    # C API to the global symbol scope, where C modules such as LPeg
+    # look for it, whoever imported lupa first.
+    import ctypes
+
+    mode = getattr(os, "RTLD_NOLOAD", 0) | getattr(os, "RTLD_GLOBAL", 0)
+    if mode:
+        try:
+            ctypes.CDLL(lua51.__file__, mode=mode)
+        except OSError:
+            pass
+
+
+_make_symbols_global()
 
 LuaError = lua51.LuaError
 LuaMemoryError = lua51.LuaMemoryError
