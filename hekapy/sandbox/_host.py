@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -110,6 +111,7 @@ class SandboxHost:
         if not isinstance(cfg.get("config") or {}, Mapping):
             raise ConfigError("'config' must be a table", where)
         self._reader = Reader()
+        self._slot = -1
         self._dead: SandboxTerminated | None = None
         self._env: Any = None
         self._entry_pm: Any = None
@@ -157,7 +159,7 @@ class SandboxHost:
 
         rt = _lupa.new_runtime()
         self._runtime = rt
-        host = rt.table_from({b"read": self._reader.read,
+        host = rt.table_from({b"read": self._read_function(rt),
                               b"call": self._call})
         opts = rt.table_from({b"output_limit": self.output_limit,
                               b"instruction_limit": self.instruction_limit,
@@ -298,10 +300,35 @@ class SandboxHost:
             raise self._terminate(text)
         raise self._terminate(f"{entry}() {text}")
 
+    def _read_function(self, rt: Any) -> Any:
+        """What the Lua side calls to read a value of the message.
+
+        With the compiled fast path that is a C function reading the
+        MessageView of the current call directly (see _fp_lua.pxi),
+        which falls back to the Python reader when it has no view; else
+        the Python reader itself.
+        """
+        self._slot = -1
+        fast = _lupa.fast_reader()
+        if fast is None:
+            return self._reader.read
+        slot = fast.acquire_slot()
+        loader = rt.eval("package.loadlib")(
+            fast.__file__.encode(), b"luaopen_hekapy_fastread")
+        self._slot = slot
+        self._release_slot = weakref.finalize(self, fast.release_slot, slot)
+        self._run_with = fast.run_with_message
+        self._clear_slot = fast.clear_slot
+        self._fast_view = fast.MessageView
+        return loader(slot, self._reader.read)
+
     def _run_process(self, pack: Any) -> Any:
         """Run process_message; 0 on success, else what _outcome takes."""
         if self._dead is not None or self._env is None:
             self._check_alive()
+        src = pack.view
+        if self._slot >= 0 and src.__class__ is self._fast_view:
+            return self._run_process_fast(pack, src)
         reader = self._reader
         if reader.dirty:
             self._env[b"set_hot"](*reader.hot_names)
@@ -334,6 +361,24 @@ class SandboxHost:
                     if v.__class__ is bytes and len(v) > LARGE:
                         self._check_room(v)
                 r = self._entry_pm(*vals)
+        except _lupa.LuaError as e:
+            r = self._escaped(e)
+        reader.src = None
+        n = self.process_count = self.process_count + 1
+        if not n & 0xFF:
+            self._sample_memory()
+        return r
+
+    def _run_process_fast(self, pack: Any, src: Any) -> Any:
+        # Reads go straight from Lua to the view in C: no values are
+        # handed over with the call.
+        reader = self._reader
+        reader.src = src
+        reader.next_field = 0
+        self._pack = pack
+        self._inject_left = self.max_process_inject
+        try:
+            r = self._run_with(self._slot, src, self._entry_pm)
         except _lupa.LuaError as e:
             r = self._escaped(e)
         reader.src = None
@@ -390,6 +435,9 @@ class SandboxHost:
         self._env = None
         self._entry_pm = None
         self._runtime = None
+        if self._slot >= 0:
+            self._release_slot()
+            self._slot = -1
 
     # -- statistics -------------------------------------------------------
 
@@ -505,6 +553,9 @@ class SandboxHost:
             raise ScriptError("write_message() failed")
         msg = Message.decode(self._pack.raw)
         self._reader.src = MessageSource(msg, self._pack.raw)
+        if self._slot >= 0:
+            # The view no longer shows the message: reads go to Python.
+            self._clear_slot(self._slot)
         return msg
 
     def _write_message(self, name: bytes, value: Any, rep: bytes,

@@ -99,3 +99,20 @@ def read_lua(name: str) -> bytes:
     """The text of one of the Lua files shipped in ``hekapy/lua``."""
     with open(os.path.join(LUA_DIR, name), "rb") as fh:
         return fh.read()
+
+
+def fast_reader() -> Any:
+    """The compiled fast path when it can read messages for Lua in C.
+
+    None when the extension is not in use or lupa's Lua API could not be
+    found; sandboxes then read through Python.
+    """
+    from hekapy import _impl
+
+    if not _impl.EXTENSION_LOADED:
+        return None
+    fast = _impl.impl
+    bind = getattr(fast, "bind_lua", None)
+    if bind is None or not (fast.lua_bound() or bind(lua51.__file__)):
+        return None
+    return fast
