@@ -327,9 +327,23 @@ class SandboxHost:
         if self._dead is not None or self._env is None:
             self._check_alive()
         src = pack.view
-        if self._slot >= 0 and src.__class__ is self._fast_view:
-            return self._run_process_fast(pack, src)
         reader = self._reader
+        if self._slot >= 0 and src.__class__ is self._fast_view:
+            # Reads go straight from Lua to the view in C: no values are
+            # handed over with the call.
+            reader.src = src
+            reader.next_field = 0
+            self._pack = pack
+            self._inject_left = self.max_process_inject
+            try:
+                r = self._run_with(self._slot, src, self._entry_pm)
+            except _lupa.LuaError as e:
+                r = self._escaped(e)
+            reader.src = None
+            n = self.process_count = self.process_count + 1
+            if not n & 0xFF:
+                self._sample_memory()
+            return r
         if reader.dirty:
             self._env[b"set_hot"](*reader.hot_names)
             reader.dirty = False
@@ -361,24 +375,6 @@ class SandboxHost:
                     if v.__class__ is bytes and len(v) > LARGE:
                         self._check_room(v)
                 r = self._entry_pm(*vals)
-        except _lupa.LuaError as e:
-            r = self._escaped(e)
-        reader.src = None
-        n = self.process_count = self.process_count + 1
-        if not n & 0xFF:
-            self._sample_memory()
-        return r
-
-    def _run_process_fast(self, pack: Any, src: Any) -> Any:
-        # Reads go straight from Lua to the view in C: no values are
-        # handed over with the call.
-        reader = self._reader
-        reader.src = src
-        reader.next_field = 0
-        self._pack = pack
-        self._inject_left = self.max_process_inject
-        try:
-            r = self._run_with(self._slot, src, self._entry_pm)
         except _lupa.LuaError as e:
             r = self._escaped(e)
         reader.src = None
