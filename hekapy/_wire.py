@@ -84,8 +84,13 @@ def read_double(data: bytes, pos: int) -> tuple[float, int]:
     return _DOUBLE.unpack_from(data, pos)[0], pos + 8
 
 
+_ONE_BYTE = [bytes((i,)) for i in range(128)]
+
+
 def varint(value: int) -> bytes:
     """Encode ``value`` (taken modulo 2**64) as a varint."""
+    if 0 <= value < 128:
+        return _ONE_BYTE[value]
     value &= MASK64
     out = bytearray()
     while value >= 0x80:
@@ -105,7 +110,10 @@ def tag(number: int, wire_type: int) -> bytes:
 
 
 def length_delimited(number: int, payload: bytes) -> bytes:
-    return tag(number, WT_BYTES) + varint(len(payload)) + payload
+    n = len(payload)
+    if number < 16 and n < 128:
+        return bytes(((number << 3) | WT_BYTES, n)) + payload
+    return varint((number << 3) | WT_BYTES) + varint(n) + payload
 
 
 def double(value: float) -> bytes:

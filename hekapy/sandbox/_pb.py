@@ -142,8 +142,26 @@ def _type_name(v: Any) -> str:
     return str(lua_type(v))
 
 
+def _encode_scalar(name: bytes, value: Any) -> bytes:
+    # The common hash-form field: one string, number or boolean.
+    if value.__class__ is bytes:
+        body = w.length_delimited(1, name) + w.length_delimited(4, value)
+    elif value.__class__ is bool:
+        body = w.length_delimited(1, name) + (b"\x10\x04\x40\x01" if value
+                                              else b"\x10\x04\x40\x00")
+    else:
+        body = w.length_delimited(1, name) + b"\x10\x03\x39" + \
+            w.double(float(value))
+    return w.length_delimited(10, body)
+
+
+_SCALARS = (bytes, bool, int, float)
+
+
 def _encode_field(name: bytes, value: Any, object_form: bool,
                   output: Callable[[Any], bytes | None]) -> bytes:
+    if not object_form and value.__class__ in _SCALARS:
+        return _encode_scalar(name, value)
     value_type = None
     rep = None
     if object_form:

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hekapy import _wire as w
 from hekapy._errors import DecodeError, InjectError, PluginFailure
+from hekapy._impl import MessageView
 from hekapy._message import Field, Message
 from hekapy._pack import Pack
 from hekapy.plugins._api import Decoder, Encoder, Filter, PluginContext
@@ -49,6 +51,33 @@ def _payload_fields(ptype: bytes, pname: bytes) -> list[Field]:
     return [Field("payload_type", _text(ptype),
                   representation="file-extension"),
             Field("payload_name", _text(pname))]
+
+
+# Headers a decoder's injected message inherits from the original, with
+# their protobuf field numbers.
+_INHERITED = (("timestamp", 2), ("type", 3), ("logger", 4), ("severity", 5),
+              ("pid", 8), ("hostname", 9))
+
+
+def _header_bytes(num: int, value: Any) -> bytes:
+    if num in (5, 8):
+        return bytes((num << 3,)) + w.int32_varint(value)
+    if num == 2:
+        return b"\x10" + w.varint(value)
+    return w.length_delimited(num, value)
+
+
+def _view_injected(data: bytes, from_table: bool) -> Any:
+    try:
+        view = MessageView(data)
+        view.field_count()
+    except DecodeError:
+        if from_table:
+            raise ScriptError("inject_message() could not encode "
+                              "protobuf") from None
+        raise ScriptError("inject_message() protobuf unmarshal failed") \
+            from None
+    return view
 
 
 def _decode_injected(data: bytes, from_table: bool) -> Message:
@@ -173,13 +202,29 @@ class SandboxDecoder(SandboxHost, Decoder):
         return msg
 
     def _inject_bytes(self, data: bytes, from_table: bool) -> None:
-        msg = _decode_injected(data, from_table)
+        if isinstance(self._reader.src, MessageSource):
+            # The message was rewritten: merge with the rewritten one.
+            msg = _decode_injected(data, from_table)
+            self._count_inject()
+            orig = self._original()
+            for h in _HEADERS[1:]:
+                if getattr(msg, h) is None:
+                    setattr(msg, h, getattr(orig, h))
+            self._emit(msg)
+            return
+        view = _view_injected(data, from_table)
         self._count_inject()
-        orig = self._original()
-        for h in _HEADERS[1:]:
-            if getattr(msg, h) is None:
-                setattr(msg, h, getattr(orig, h))
-        self._emit(msg)
+        # Headers the injected message lacks come from the original; they
+        # are appended as protobuf fields, so the bytes are never decoded
+        # into objects and encoded again.
+        orig = self._pack.view
+        extra = [_header_bytes(num, getattr(orig, attr))
+                 for attr, num in _INHERITED
+                 if getattr(view, attr) is None
+                 and getattr(orig, attr) is not None]
+        cur = self._pack
+        self._out.append(Pack(data + b"".join(extra) if extra else data,
+                              cur.signer, cur.loop_count))
 
     def _inject_payload(self, ptype: bytes, pname: bytes,
                         payload: bytes) -> None:
