@@ -29,6 +29,7 @@ local os_date, os_time, os_clock, os_difftime = os.date, os.time,
     os.clock, os.difftime
 
 local py_read = host.read
+local fast_encode = host.encode
 local py_call = host.call
 
 local S = {tripped = false, reason = false, ins_max = 0, out_max = 0}
@@ -469,6 +470,14 @@ function G.inject_message(...)
     if select("#", ...) ~= 1 or (t ~= "string" and t ~= "table") then
         error("inject_message() takes a single string or table argument",
               0)
+    end
+    if t == "table" and fast_encode then
+        -- Encoded in C when the table is of a common shape.
+        local pb = fast_encode(msg)
+        if pb then
+            host_call("inject_encoded", pb)
+            return
+        end
     end
     host_call("inject_message", msg)
 end

@@ -129,6 +129,7 @@ class SandboxHost:
             b"read_config": self._read_config,
             b"decode_message": self._decode_message,
             b"inject_message": self._inject_message,
+            b"inject_encoded": self._inject_encoded,
             b"inject_payload": self._inject_payload_cb,
             b"write_message": self._write_message,
             b"find_module": self._find_module,
@@ -160,6 +161,7 @@ class SandboxHost:
         rt = _lupa.new_runtime()
         self._runtime = rt
         host = rt.table_from({b"read": self._read_function(rt),
+                              b"encode": self._encode_function(rt),
                               b"call": self._call})
         opts = rt.table_from({b"output_limit": self.output_limit,
                               b"instruction_limit": self.instruction_limit,
@@ -321,6 +323,23 @@ class SandboxHost:
         self._clear_slot = fast.clear_slot
         self._fast_view = fast.MessageView
         return loader(slot, self._reader.read)
+
+    def _encode_function(self, rt: Any) -> Any:
+        """A C function encoding inject_message tables, or False.
+
+        It returns nothing for a table it does not handle, which then
+        goes to the Python encoder (see _fp_lua.pxi).
+        """
+        fast = _lupa.fast_encoder()
+        if fast is None:
+            return False
+        return rt.eval("package.loadlib")(
+            fast.__file__.encode(), b"luaopen_hekapy_fastencode")()
+
+    def _inject_encoded(self, data: bytes) -> None:
+        if self.output_limit and len(data) > self.output_limit:
+            raise ScriptError("inject_message() output_limit exceeded")
+        self._inject_bytes(data, True)
 
     def _run_process(self, pack: Any) -> Any:
         """Run process_message; 0 on success, else what _outcome takes."""

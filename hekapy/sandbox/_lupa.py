@@ -116,3 +116,12 @@ def fast_reader() -> Any:
     if bind is None or not (fast.lua_bound() or bind(lua51.__file__)):
         return None
     return fast
+
+
+def fast_encoder() -> Any:
+    """The compiled fast path when it can encode inject_message tables.
+    """
+    fast = fast_reader()
+    if fast is None or not fast.bind_lua_encoder(lua51.__file__):
+        return None
+    return fast
