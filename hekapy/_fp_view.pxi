@@ -537,13 +537,16 @@ cdef class MessageView:
         return None
 
     def find_field(self, name, fi=0):
-        cdef bytes b = name if isinstance(name, bytes) else bytes(name)
+        """Index of the fi-th field called ``name`` (str or bytes), or -1.
+        """
+        cdef bytes b = _name_bytes(name)
         cdef int f = _arg(fi)
         self._fields_or_raise()
         return self.find(<const unsigned char*><char*>b, len(b), f)
 
     def read_field(self, name, fi=0, ai=0):
-        cdef bytes b = name if isinstance(name, bytes) else bytes(name)
+        """Value ai of the fi-th field called ``name``, or None."""
+        cdef bytes b = _name_bytes(name)
         cdef int f = _arg(fi), a = _arg(ai)
         cdef int i
         self._fields_or_raise()
@@ -551,6 +554,14 @@ cdef class MessageView:
         if i < 0:
             return None
         return self._value(i, a)
+
+
+cdef bytes _name_bytes(object name):
+    if isinstance(name, bytes):
+        return <bytes>name
+    if isinstance(name, str):
+        return (<str>name).encode("utf-8", "surrogateescape")
+    return bytes(name)
 
 
 cdef int _arg(object x) except? -2:

@@ -264,7 +264,7 @@ type = "RstEncoder"
         ),
         (
             "[o]\ntype = 'LogOutput'\nmessage_matcher = 'TRUE'\nencoder = 'x'",
-            "encoder 'x' does not name a encoder",
+            "encoder 'x' does not name an encoder",
         ),
         (
             "[m]\ntype = 'MultiDecoder'\nsubs = ['ProtobufDecoder', 'zz']",

@@ -102,3 +102,9 @@ def test_clone_shares_the_index(impl) -> None:
     assert [copy.field_value(0, i) for i in range(2)] == [1, 2]
     with pytest.raises(ValueError, match="clone needs"):
         copy.clone(data + b"x")
+
+
+def test_field_names_may_be_text(impl) -> None:
+    v = impl.MessageView(Message(fields=[Field("é", 1)]).encode())
+    assert v.read_field("é") == 1
+    assert v.find_field("é") == 0 and v.find_field(b"\xc3\xa9") == 0

@@ -225,7 +225,10 @@ class MessageView:
                            else v != 0)
         return out
 
-    def find_field(self, name: bytes, fi: int = 0) -> int:
+    def find_field(self, name: bytes | str, fi: int = 0) -> int:
+        """Index of the fi-th field called ``name``, or -1."""
+        if isinstance(name, str):
+            name = name.encode("utf-8", "surrogateescape")
         fi = operator.index(fi)
         if fi < 0:
             return -1
@@ -236,7 +239,11 @@ class MessageView:
                 fi -= 1
         return -1
 
-    def read_field(self, name: bytes, fi: int = 0, ai: int = 0) -> Any:
+    def read_field(self, name: bytes | str, fi: int = 0, ai: int = 0
+                   ) -> Any:
+        """Value ai of the fi-th field called ``name``, or None."""
+        if isinstance(name, str):
+            name = name.encode("utf-8", "surrogateescape")
         i = self.find_field(bytes(name), fi)
         return None if i < 0 else self.field_value(i, ai)
 

@@ -583,7 +583,7 @@ def _check_references(
         if target is None or target.category != category:
             errors.append(
                 ConfigError(
-                    f"{key} {ref!r} does not name a {category.lower()}",
+                    f"{key} {ref!r} does not name {_article(category.lower())}",
                     spec.where,
                 )
             )
@@ -674,3 +674,7 @@ def _validate(
     if files is None:
         files = config_files(root)
     return Config(glob, ordered, files, directory, warnings)
+
+
+def _article(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"

@@ -175,8 +175,12 @@ class Pipeline:
         self._routed_names.add(spec.name)
 
     def _check(self, spec: PluginSpec) -> None:
-        """Create a plugin and what it refers to, starting nothing."""
-        _instance(spec)
+        """Create a plugin and what it refers to, starting nothing.
+
+        Lua sandboxes also load their script (and drop it again), so a
+        missing file or a syntax error is reported here.
+        """
+        _load_script(_instance(spec))
         cfg = spec.config
         refs = [cfg.get("decoder"), cfg.get("splitter"), cfg.get("encoder")]
         while refs:
@@ -184,7 +188,7 @@ class Pipeline:
             if not ref:
                 continue
             sub = self.config.plugins[ref]
-            _instance(sub)
+            _load_script(_instance(sub))
             refs.extend(sub.config.get("subs") or [])
         if spec.category in ("Filter", "Output"):
             from hekapy.router._matching import compile_matcher
@@ -458,3 +462,9 @@ class Pipeline:
 def state_dirs(config: Config) -> list[Path]:
     """Directories the daemon writes state into."""
     return [Path(config.globals["base_dir"])]
+
+
+def _load_script(plugin: Any) -> None:
+    check = getattr(plugin, "check", None)
+    if callable(check):
+        check()

@@ -438,10 +438,26 @@ class SandboxHost:
 
     # -- stop and state -------------------------------------------------------
 
+    def check(self) -> None:
+        """Load the script as start() would, then drop it again.
+
+        Raises :class:`hekapy.SandboxError` for a missing file, a syntax
+        error or a failing top level; nothing is written.
+        """
+        self._load_sandbox()
+        self._env = None
+        self._entry_pm = None
+        self._runtime = None
+        if self._slot >= 0:
+            self._release_slot()
+            self._slot = -1
+
     def stop(self) -> None:
         """Write the state file (``preserve_data``) and drop the runtime."""
         if self._env is None:
             return
+        self._peaks = (int(self._state[b"ins_max"]),
+                       int(self._state[b"out_max"]))
         try:
             if self.config["preserve_data"] and self._dead is None:
                 _state.save(self, self._state_path())
@@ -474,11 +490,15 @@ class SandboxHost:
         self._sample_memory()
         rt = getattr(self, "_runtime", None)
         state = self._state if self._env is not None else None
+        if state:
+            # Kept, so the peaks still show after the sandbox stopped.
+            self._peaks = (int(state[b"ins_max"]), int(state[b"out_max"]))
+        peaks = getattr(self, "_peaks", (0, 0))
         return {
             "memory": (rt.get_memory_used(total=True) or 0) if rt else 0,
             "max_memory": self._max_memory,
-            "max_instructions": int(state[b"ins_max"]) if state else 0,
-            "max_output": int(state[b"out_max"]) if state else 0,
+            "max_instructions": peaks[0],
+            "max_output": peaks[1],
             "process_count": self.process_count,
             "failures": self.failure_count,
             "inject_count": self.inject_count,
