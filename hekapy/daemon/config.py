@@ -583,7 +583,8 @@ def _check_references(
         if target is None or target.category != category:
             errors.append(
                 ConfigError(
-                    f"{key} {ref!r} does not name {_article(category.lower())}",
+                    f"{key} {ref!r} does not name "
+                    f"{_article(category.lower())}",
                     spec.where,
                 )
             )
