@@ -1,9 +1,12 @@
 # cython: language_level=3
-"""Compiled fast path: message view, stream framing, matcher evaluation.
+"""Compiled fast path: message view, stream framing, matcher evaluation,
+the routing loop, and message access for Lua sandboxes.
 
 The pure-Python twin in :mod:`hekapy._purepath` has the same names and
-behaviour; :mod:`hekapy._impl` chooses between them.  Each part lives in
-its own include file so that the pieces stay small and readable.
+behaviour for the first four; :mod:`hekapy._impl` chooses between them.
+The Lua parts (_fp_lua*.pxi) have no twin: without them sandboxes use
+the Python reader and encoder.  Each part lives in its own include file
+so that the pieces stay small and readable.
 """
 
 from libc.stdint cimport int32_t, uint32_t, uint64_t
