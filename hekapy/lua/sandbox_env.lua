@@ -387,7 +387,21 @@ local function checked(v)
     return v
 end
 
+-- With the compiled fast path, reads go to a C function that reads the
+-- current message's view directly; only when it has no view does it
+-- call back into the host, through this guarded reader.
+local function guarded_read(name, fi, ai)
+    if collect("count") > mem_limit_kb and over_memory() then
+        trip("not enough memory")
+    end
+    return checked(py_read(name, fi, ai))
+end
+local fast_read = host.loader and host.loader(host.slot, guarded_read)
+
 function G.read_message(name, fi, ai, extra)
+    if fi == nil and fast_read and name ~= nil then
+        return fast_read(name, 0, 0)
+    end
     if fi == nil and hot then
         if name == n1 then
             return v1
@@ -433,6 +447,9 @@ function G.read_message(name, fi, ai, extra)
             error("bad argument #3 to 'read_message' "
                   .. "(array index must be >= 0)", 0)
         end
+    end
+    if fast_read then
+        return fast_read(tostring(name), fi, ai)
     end
     return checked(py_read(tostring(name), fi, ai))
 end

@@ -160,7 +160,10 @@ class SandboxHost:
 
         rt = _lupa.new_runtime()
         self._runtime = rt
-        host = rt.table_from({b"read": self._read_function(rt),
+        loader = self._read_loader(rt)
+        host = rt.table_from({b"read": self._reader.read,
+                              b"loader": loader,
+                              b"slot": self._slot,
                               b"encode": self._encode_function(rt),
                               b"call": self._call})
         opts = rt.table_from({b"output_limit": self.output_limit,
@@ -302,18 +305,17 @@ class SandboxHost:
             raise self._terminate(text)
         raise self._terminate(f"{entry}() {text}")
 
-    def _read_function(self, rt: Any) -> Any:
-        """What the Lua side calls to read a value of the message.
+    def _read_loader(self, rt: Any) -> Any:
+        """The loader of the C read_message, or False without one.
 
-        With the compiled fast path that is a C function reading the
-        MessageView of the current call directly (see _fp_lua.pxi),
-        which falls back to the Python reader when it has no view; else
-        the Python reader itself.
+        Called from Lua as loader(slot, fallback), it returns a C
+        function reading the MessageView of the current call directly
+        (see _fp_lua.pxi), which calls fallback when it has no view.
         """
         self._slot = -1
         fast = _lupa.fast_reader()
         if fast is None:
-            return self._reader.read
+            return False
         slot = fast.acquire_slot()
         loader = rt.eval("package.loadlib")(
             fast.__file__.encode(), b"luaopen_hekapy_fastread")
@@ -322,7 +324,7 @@ class SandboxHost:
         self._run_with = fast.run_with_message
         self._clear_slot = fast.clear_slot
         self._fast_view = fast.MessageView
-        return loader(slot, self._reader.read)
+        return loader
 
     def _encode_function(self, rt: Any) -> Any:
         """A C function encoding inject_message tables, or False.
