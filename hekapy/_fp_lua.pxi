@@ -311,6 +311,13 @@ cdef void _push_uuid(lua_State* L, Current* c) noexcept nogil:
     LUA.pushlstring(L, out, 36)
 
 
+cdef inline int _index_arg(Py_ssize_t v) noexcept nogil:
+    # Indices past the C int range are simply out of range.
+    if v < 0:
+        return -1
+    return <int>v if v < 0x7FFFFFFF else 0x7FFFFFFF
+
+
 cdef inline bint _is(const char* s, size_t n, const char* word,
                      size_t m) noexcept nogil:
     return n == m and memcmp(s, word, m) == 0
@@ -335,8 +342,8 @@ cdef int c_read_message(lua_State* L) noexcept nogil:
         return 1
     s = LUA.tolstring(L, 1, &n)
     if n > 8 and memcmp(s, b"Fields[", 7) == 0 and s[n - 1] == b']':
-        _push_field(L, c, s + 7, n - 8, <int>LUA.tointeger(L, 2),
-                    <int>LUA.tointeger(L, 3))
+        _push_field(L, c, s + 7, n - 8, _index_arg(LUA.tointeger(L, 2)),
+                    _index_arg(LUA.tointeger(L, 3)))
     elif _is(s, n, "Type", 4):
         _push_text(L, c, 3)
     elif _is(s, n, "Logger", 6):

@@ -105,3 +105,13 @@ def test_broken_fields_are_refused_before_the_call(reader) -> None:
     view = fast.MessageView(bytes.fromhex("5204" "0a0161" "7f"))
     with pytest.raises(DecodeError):
         fast.run_with_message(slot, view, lambda: None)
+
+
+def test_huge_indices_are_out_of_range(reader) -> None:
+    rt, slot, read, _ = reader
+    view = fast.MessageView(MESSAGE.encode())
+    got = fast.run_with_message(
+        slot, view, lambda: _read_all(rt, read, ["Fields[s]"], 2**32 + 1,
+                                      0) + _read_all(rt, read, ["Fields[s]"],
+                                                     0, 2**32 + 1))
+    assert got == [None, None]
