@@ -241,7 +241,7 @@ cdef int put_field(lua_State* L, Out* o, const char* name, size_t nlen,
             vtype = get_field(L, value, "value_type", 10)
             if vtype == LUA_TNUMBER:
                 dvt = LUA2.tonumber(L, -1)
-                if dvt != <int>dvt:
+                if not 0 <= dvt <= 4 or dvt != <int>dvt:
                     LUA2.settop(L, top)
                     return 0
                 vt = <int>dvt

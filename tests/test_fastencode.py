@@ -54,6 +54,10 @@ TABLES = [
     "{Uuid = U, Timestamp = 1, Fields = {[1] = 'a'}}",
     "{Uuid = U, Timestamp = 1/0, Pid = 0/0}",
     "{Uuid = U, Timestamp = 1, Fields = setmetatable({}, {})}",
+    "{Uuid = U, Timestamp = 1, Fields = {x = {value = 1, "
+    "value_type = 1e300}}}",
+    "{Uuid = U, Timestamp = 1, Fields = {x = {value = 1, "
+    "value_type = -2}}}",
 ]
 
 
