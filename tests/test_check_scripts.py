@@ -46,3 +46,15 @@ def test_stats_keep_their_peaks_after_stop(tmp_path: Path) -> None:
     assert before["max_output"] >= 100
     assert after["max_output"] == before["max_output"]
     assert after["max_instructions"] == before["max_instructions"]
+
+
+def test_bad_regex_reason_is_text_and_re2_stays_quiet(capfd) -> None:
+    import pytest
+
+    from hekapy import ConfigError
+    from hekapy._regex import compile_re2
+
+    with pytest.raises(ConfigError) as info:
+        compile_re2("(?P<a>[", "match_regex")
+    assert str(info.value) == "bad match_regex '(?P<a>[': missing ]: ["
+    assert capfd.readouterr().err == ""

@@ -104,15 +104,12 @@ class PayloadRegexDecoder(Decoder):
         self, name: str, config: Mapping[str, Any] | None = None
     ) -> None:
         super().__init__(name, config)
-        import re2
+        from hekapy._regex import compile_re2
 
         pattern = self.config["match_regex"]
         if not pattern:
             raise ConfigError("'match_regex' is required")
-        try:
-            self._re = re2.compile(pattern)
-        except Exception as exc:
-            raise ConfigError(f"bad match_regex {pattern!r}: {exc}") from exc
+        self._re = compile_re2(pattern, "match_regex")
         self._tz = _golayout.timezone(self.config["timestamp_location"])
 
     def decode(self, pack: Pack) -> list[Pack]:

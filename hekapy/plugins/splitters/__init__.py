@@ -151,15 +151,10 @@ class RegexSplitter(_Base):
         self, name: str, config: Mapping[str, Any] | None = None
     ) -> None:
         super().__init__(name, config)
-        import re2
+        from hekapy._regex import compile_re2
 
         pattern = self.config["delimiter"]
-        try:
-            self._re = re2.compile(pattern.encode("utf-8"))
-        except Exception as exc:
-            raise ConfigError(
-                f"bad delimiter regex {pattern!r}: {exc}"
-            ) from exc
+        self._re = compile_re2(pattern.encode("utf-8"), "delimiter regex")
         if self._re.groups > 1:
             raise ConfigError(
                 f"delimiter may hold at most one capture group, got "
