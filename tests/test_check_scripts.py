@@ -58,3 +58,14 @@ def test_bad_regex_reason_is_text_and_re2_stays_quiet(capfd) -> None:
         compile_re2("(?P<a>[", "match_regex")
     assert str(info.value) == "bad match_regex '(?P<a>[': missing ]: ["
     assert capfd.readouterr().err == ""
+
+
+def test_counter_filter_takes_timer_event_on_shutdown(tmp_path: Path
+                                                       ) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[c]\ntype = 'CounterFilter'\nmessage_matcher = 'TRUE'\n"
+                   "timer_event_on_shutdown = true\n")
+    res = subprocess.run(
+        [sys.executable, "-m", "hekapy.daemon", "-config", str(cfg),
+         "--check"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr

@@ -20,7 +20,7 @@ class CounterFilter(Filter):
     the total and the mean rate of the last ten reports as fields.
     """
 
-    config_schema = {"ticker_interval": 5}
+    config_schema = {"ticker_interval": 5, "timer_event_on_shutdown": False}
 
     def __init__(
         self, name: str, config: Mapping[str, Any] | None = None
