@@ -365,20 +365,8 @@ end
 ---------------------------------------------------------------------------
 -- Messages.
 
--- The values of the variables this script reads on every message are
--- handed over with the call to process_message (see E.process_message),
--- which spares a call into the host per read.  n1..n4 are their names,
--- v1..v4 the current message's values; "hot" is true while they are
--- valid.
-local n1, n2, n3, n4 = false, false, false, false
-local v1, v2, v3, v4
-local hot = false
 local OOM = {}
 E.OOM = OOM
-
-function E.set_hot(a, b, c, d)
-    n1, n2, n3, n4 = a or false, b or false, c or false, d or false
-end
 
 local function checked(v)
     if v == OOM then
@@ -401,17 +389,6 @@ local fast_read = host.loader and host.loader(host.slot, guarded_read)
 function G.read_message(name, fi, ai, extra)
     if fi == nil and fast_read and name ~= nil then
         return fast_read(name, 0, 0)
-    end
-    if fi == nil and hot then
-        if name == n1 then
-            return v1
-        elseif name == n2 then
-            return v2
-        elseif name == n3 then
-            return v3
-        elseif name == n4 then
-            return v4
-        end
     end
     if collect("count") > mem_limit_kb and over_memory() then
         trip("not enough memory")
@@ -501,7 +478,6 @@ end
 
 if kind == "decoder" or kind == "encoder" then
     function G.write_message(...)
-        hot = false
         local n = select("#", ...)
         if n < 2 or n > 5 then
             error("write_message() incorrect number of arguments", 0)
@@ -687,9 +663,7 @@ function E.unarm()
     armed = false
 end
 
-function E.process_message(a, b, c, d)
-    v1, v2, v3, v4 = a, b, c, d
-    hot = true
+function E.process_message()
     local fn = rawget(G, "process_message")
     if hooked and not armed then
         sethook(hook, "", grain)
@@ -702,8 +676,6 @@ function E.process_message(a, b, c, d)
     if used > S.ins_max then
         S.ins_max = used
     end
-    hot = false
-    v1, v2, v3, v4 = nil, nil, nil, nil
     if collect("count") > mem_limit_kb and over_memory() then
         return "E", "not enough memory"
     end

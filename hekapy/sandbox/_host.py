@@ -31,7 +31,7 @@ from hekapy.sandbox._pb import (
     decode_message,
     encode_table,
 )
-from hekapy.sandbox._reader import LARGE, MessageSource, Reader
+from hekapy.sandbox._reader import MessageSource, Reader
 from hekapy.sandbox._writer import WriteFailed, write_message
 
 ERROR_SIZE = 255
@@ -344,58 +344,25 @@ class SandboxHost:
         self._inject_bytes(data, True)
 
     def _run_process(self, pack: Any) -> Any:
-        """Run process_message; 0 on success, else what _outcome takes."""
+        """Run process_message; 0 on success, else what _outcome takes.
+
+        With the compiled fast path the current view goes into this
+        sandbox's slot, and read_message reads it from Lua in C;
+        otherwise read_message calls back into the Python reader.
+        """
         if self._dead is not None or self._env is None:
             self._check_alive()
         src = pack.view
         reader = self._reader
-        if self._slot >= 0 and src.__class__ is self._fast_view:
-            # Reads go straight from Lua to the view in C: no values are
-            # handed over with the call.
-            reader.src = src
-            reader.next_field = 0
-            self._pack = pack
-            self._inject_left = self.max_process_inject
-            try:
-                r = self._run_with(self._slot, src, self._entry_pm)
-            except _lupa.LuaError as e:
-                r = self._escaped(e)
-            reader.src = None
-            n = self.process_count = self.process_count + 1
-            if not n & 0xFF:
-                self._sample_memory()
-            return r
-        if reader.dirty:
-            self._env[b"set_hot"](*reader.hot_names)
-            reader.dirty = False
-        src = pack.view
         reader.src = src
         reader.next_field = 0
         self._pack = pack
         self._inject_left = self.max_process_inject
-        hot = reader.hot
         try:
-            if not hot:
-                r = self._entry_pm()
-            elif len(hot) == 1:
-                v = hot[0](src, 0, 0)
-                if v.__class__ is bytes and len(v) > LARGE:
-                    self._check_room(v)
-                r = self._entry_pm(v)
-            elif len(hot) == 2:
-                v = hot[0](src, 0, 0)
-                w = hot[1](src, 0, 0)
-                if (v.__class__ is bytes and len(v) > LARGE) or \
-                        (w.__class__ is bytes and len(w) > LARGE):
-                    self._check_room(v)
-                    self._check_room(w)
-                r = self._entry_pm(v, w)
+            if self._slot >= 0 and src.__class__ is self._fast_view:
+                r = self._run_with(self._slot, src, self._entry_pm)
             else:
-                vals = [g(src, 0, 0) for g in hot]
-                for v in vals:
-                    if v.__class__ is bytes and len(v) > LARGE:
-                        self._check_room(v)
-                r = self._entry_pm(*vals)
+                r = self._entry_pm()
         except _lupa.LuaError as e:
             r = self._escaped(e)
         reader.src = None
@@ -407,11 +374,6 @@ class SandboxHost:
     def _process_outcome(self, r: Any) -> tuple[int, str | None]:
         self._sample_memory()
         return self._outcome("process_message", r)
-
-    def _check_room(self, v: Any) -> None:
-        if v.__class__ is bytes and not self._fits(len(v)):
-            self._reader.src = None
-            raise self._terminate("process_message() not enough memory")
 
     def _fits(self, size: int) -> bool:
         if not self.memory_limit:
@@ -489,13 +451,14 @@ class SandboxHost:
         ``max_memory`` is sampled after calls, ``max_instructions`` is
         counted in steps of up to 1000 instructions.
         """
-        self._sample_memory()
-        rt = getattr(self, "_runtime", None)
         state = self._state if self._env is not None else None
         if state:
             # Kept, so the peaks still show after the sandbox stopped.
+            # Read before memory is sampled: reading allocates a little.
             self._peaks = (int(state[b"ins_max"]), int(state[b"out_max"]))
         peaks = getattr(self, "_peaks", (0, 0))
+        self._sample_memory()
+        rt = getattr(self, "_runtime", None)
         return {
             "memory": (rt.get_memory_used(total=True) or 0) if rt else 0,
             "max_memory": self._max_memory,

@@ -16,7 +16,6 @@ from hekapy._message import BYTES, Message
 
 Getter = Callable[[Any, int, int], Any]
 
-HOT_MAX = 4
 LARGE = 4096
 
 
@@ -88,24 +87,17 @@ def compile_getter(name: bytes) -> Getter:
 class Reader:
     """Answers ``read_message`` for whichever message is current.
 
-    It also learns which variables the script reads with the default
-    indices while processing a message (up to :data:`HOT_MAX`), so the
-    host can hand their values over with the next call instead of being
-    called back for each.  ``guard(size)`` says whether a string of
+    ``guard(size)`` says whether a string of
     ``size`` bytes fits in the sandbox's memory; when it does not,
     ``oom`` is returned and Lua raises the memory error.
     """
 
-    __slots__ = ("getters", "src", "next_field", "hot_names", "hot",
-                 "dirty", "guard", "oom")
+    __slots__ = ("getters", "src", "next_field", "guard", "oom")
 
     def __init__(self) -> None:
         self.getters: dict[Any, Getter] = {}
         self.src: Any = None
         self.next_field = 0
-        self.hot_names: list[bytes] = []
-        self.hot: list[Getter] = []
-        self.dirty = False
         self.guard: Callable[[int], bool] | None = None
         self.oom: Any = None
 
@@ -130,11 +122,6 @@ class Reader:
         if v.__class__ is bytes and len(v) > LARGE and \
                 self.guard is not None and not self.guard(len(v)):
             return self.oom
-        if fi == 0 and ai == 0 and len(self.hot_names) < HOT_MAX \
-                and name not in self.hot_names:
-            self.hot_names.append(name)
-            self.hot.append(g)
-            self.dirty = True
         return v
 
     def read_next_field(self) -> tuple[Any, ...]:
