@@ -181,75 +181,19 @@ cdef int _find(Current* c, const char* name, size_t n,
 
 cdef Py_ssize_t _nth_value(Current* c, int i, int ai,
                            Py_ssize_t* region_end) noexcept nogil:
-    # Offset of value ai of field i, or -1 (see MessageView._advance).
+    # Offset of value ai of field i, or -1 (see field_advance).
     cdef FieldSpan* f = &c.fields[i]
     cdef int t = f.value_type, k = 0
-    cdef Py_ssize_t pos, rend, vend = 0
-    cdef uint64_t key = 0
-    cdef int wt
+    cdef Py_ssize_t pos, rend
     if ai < 0 or ai >= f.count[t]:
         return -1
     pos = f.first_off[t]
     rend = pos + f.first_len[t]
-    while k < ai:
-        if t == 3:
-            pos += 8
-        elif t == 2 or t == 4:
-            skip_varint(c.buf, &pos, rend)
-        else:
-            pos = rend
-        if pos >= rend:
-            pos = rend
-            while pos < f.end:
-                read_varint(c.buf, &pos, f.end, &key)
-                wt = key & 7
-                if <int>(key >> 3) != t + 4:
-                    skip_value_nogil(c.buf, &pos, f.end, wt)
-                    continue
-                if wt == 2:
-                    read_length_nogil(c.buf, &pos, f.end, &vend)
-                    if vend == pos and t >= 2:
-                        continue
-                    rend = vend
-                elif wt == 1:
-                    rend = pos + 8
-                else:
-                    vend = pos
-                    skip_varint(c.buf, &vend, f.end)
-                    rend = vend
-                break
-            else:
-                return -1
+    while k < ai and pos >= 0:
+        pos = field_advance(c.buf, f, t, pos, &rend)
         k += 1
     region_end[0] = rend
     return pos
-
-
-cdef inline int read_length_nogil(const unsigned char* p, Py_ssize_t* pos,
-                                  Py_ssize_t end,
-                                  Py_ssize_t* vend) noexcept nogil:
-    cdef uint64_t n
-    if read_varint(p, pos, end, &n):
-        return -1
-    if n > <uint64_t>(end - pos[0]):
-        return -1
-    vend[0] = pos[0] + <Py_ssize_t>n
-    return 0
-
-
-cdef inline int skip_value_nogil(const unsigned char* p, Py_ssize_t* pos,
-                                 Py_ssize_t end, int wt) noexcept nogil:
-    cdef Py_ssize_t vend
-    if wt == 0:
-        return -1 if skip_varint(p, pos, end) else 0
-    if wt == 1 or wt == 5:
-        pos[0] += 8 if wt == 1 else 4
-        return 0
-    if wt == 2:
-        if read_length_nogil(p, pos, end, &vend) < 0:
-            return -1
-        pos[0] = vend
-    return 0
 
 
 cdef void _push_field(lua_State* L, Current* c, const char* name,

@@ -292,44 +292,6 @@ cdef class MessageView:
                 fi -= 1
         return -1
 
-    cdef Py_ssize_t _advance(self, FieldSpan* f, int t, Py_ssize_t pos,
-                             Py_ssize_t* region_end) noexcept:
-        # From the value of type t at pos (inside a region ending at
-        # region_end), the offset of the next one, or -1.  Strings and
-        # bytes take a region each; numbers may be packed in one.
-        cdef const unsigned char* p = self.buf
-        cdef Py_ssize_t vend = 0
-        cdef uint64_t key = 0
-        cdef int wt
-        if t == 3:
-            pos += 8
-        elif t == 2 or t == 4:
-            skip_varint(p, &pos, region_end[0])
-        else:
-            pos = region_end[0]
-        if pos < region_end[0]:
-            return pos
-        pos = region_end[0]
-        while pos < f.end:
-            read_varint(p, &pos, f.end, &key)
-            wt = key & 7
-            if <int>(key >> 3) != t + 4:
-                skip_value(p, &pos, f.end, wt)
-                continue
-            if wt == 2:
-                read_length(p, &pos, f.end, &vend)
-                if vend == pos and t >= 2:
-                    continue
-                region_end[0] = vend
-            elif wt == 1:
-                region_end[0] = pos + 8
-            else:
-                vend = pos
-                skip_varint(p, &vend, f.end)
-                region_end[0] = vend
-            return pos
-        return -1
-
     cdef Py_ssize_t _nth(self, int i, int ai, Py_ssize_t* region_end
                          ) noexcept:
         # Offset of value ai of field i (of its own type), or -1.  A
@@ -349,7 +311,7 @@ cdef class MessageView:
             pos = f.first_off[t]
             rend = pos + f.first_len[t]
         while k < ai and pos >= 0:
-            pos = self._advance(f, t, pos, &rend)
+            pos = field_advance(self.buf, f, t, pos, &rend)
             k += 1
         if pos < 0:
             return -1
@@ -575,8 +537,48 @@ cdef int _arg(object x) except? -2:
     return <int>v
 
 
+cdef Py_ssize_t field_advance(const unsigned char* p, FieldSpan* f, int t,
+                              Py_ssize_t pos,
+                              Py_ssize_t* region_end) noexcept nogil:
+    # From the value of type t at pos (inside a region ending at
+    # region_end) of the indexed field f, the offset of the next one, or
+    # -1.  Strings and bytes take a region each; numbers may be packed
+    # in one.  Used by MessageView and by the C read_message.
+    cdef Py_ssize_t vend = 0
+    cdef uint64_t key = 0
+    cdef int wt
+    if t == 3:
+        pos += 8
+    elif t == 2 or t == 4:
+        skip_varint(p, &pos, region_end[0])
+    else:
+        pos = region_end[0]
+    if pos < region_end[0]:
+        return pos
+    pos = region_end[0]
+    while pos < f.end:
+        read_varint(p, &pos, f.end, &key)
+        wt = key & 7
+        if <int>(key >> 3) != t + 4:
+            skip_value(p, &pos, f.end, wt)
+            continue
+        if wt == 2:
+            read_length(p, &pos, f.end, &vend)
+            if vend == pos and t >= 2:
+                continue
+            region_end[0] = vend
+        elif wt == 1:
+            region_end[0] = pos + 8
+        else:
+            vend = pos
+            skip_varint(p, &vend, f.end)
+            region_end[0] = vend
+        return pos
+    return -1
+
+
 cdef inline int read_length(const unsigned char* p, Py_ssize_t* pos,
-                            Py_ssize_t end, Py_ssize_t* vend) noexcept:
+                            Py_ssize_t end, Py_ssize_t* vend) noexcept nogil:
     cdef uint64_t n
     if read_varint(p, pos, end, &n):
         return -1
@@ -587,7 +589,7 @@ cdef inline int read_length(const unsigned char* p, Py_ssize_t* pos,
 
 
 cdef inline int skip_value(const unsigned char* p, Py_ssize_t* pos,
-                           Py_ssize_t end, int wt) noexcept:
+                           Py_ssize_t end, int wt) noexcept nogil:
     cdef Py_ssize_t vend
     if wt == 0:
         return -1 if skip_varint(p, pos, end) else 0
