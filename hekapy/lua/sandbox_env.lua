@@ -386,6 +386,20 @@ local function guarded_read(name, fi, ai)
 end
 local fast_read = host.loader and host.loader(host.slot, guarded_read)
 
+-- A read_message index argument, checked and floored.
+local function index_arg(v, n, what)
+    if type(v) ~= "number" then
+        error("bad argument #" .. n .. " to 'read_message' (number "
+              .. "expected, got " .. type(v) .. ")", 0)
+    end
+    v = floor(v)
+    if v < 0 then
+        error("bad argument #" .. n .. " to 'read_message' (" .. what
+              .. " index must be >= 0)", 0)
+    end
+    return v
+end
+
 function G.read_message(name, fi, ai, extra)
     if fi == nil and fast_read and name ~= nil then
         return fast_read(name, 0, 0)
@@ -404,27 +418,8 @@ function G.read_message(name, fi, ai, extra)
         error("bad argument #1 to 'read_message' (string expected, got "
               .. t .. ")", 0)
     end
-    if type(fi) ~= "number" then
-        error("bad argument #2 to 'read_message' (number expected, got "
-              .. type(fi) .. ")", 0)
-    end
-    fi = floor(fi)
-    if fi < 0 then
-        error("bad argument #2 to 'read_message' "
-              .. "(field index must be >= 0)", 0)
-    end
-    if ai == nil then
-        ai = 0
-    elseif type(ai) ~= "number" then
-        error("bad argument #3 to 'read_message' (number expected, got "
-              .. type(ai) .. ")", 0)
-    else
-        ai = floor(ai)
-        if ai < 0 then
-            error("bad argument #3 to 'read_message' "
-                  .. "(array index must be >= 0)", 0)
-        end
-    end
+    fi = index_arg(fi, 2, "field")
+    ai = ai == nil and 0 or index_arg(ai, 3, "array")
     if fast_read then
         return fast_read(tostring(name), fi, ai)
     end

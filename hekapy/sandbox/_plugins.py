@@ -67,16 +67,19 @@ def _header_bytes(num: int, value: Any) -> bytes:
     return w.length_delimited(num, value)
 
 
+def _refused(from_table: bool) -> ScriptError:
+    # Heka's texts for injected bytes that do not form a message.
+    if from_table:
+        return ScriptError("inject_message() could not encode protobuf")
+    return ScriptError("inject_message() protobuf unmarshal failed")
+
+
 def _view_injected(data: bytes, from_table: bool) -> Any:
     try:
         view = MessageView(data)
         view.field_count()
     except DecodeError:
-        if from_table:
-            raise ScriptError("inject_message() could not encode "
-                              "protobuf") from None
-        raise ScriptError("inject_message() protobuf unmarshal failed") \
-            from None
+        raise _refused(from_table) from None
     return view
 
 
@@ -84,11 +87,7 @@ def _decode_injected(data: bytes, from_table: bool) -> Message:
     try:
         return Message.decode(data)
     except DecodeError:
-        if from_table:
-            raise ScriptError("inject_message() could not encode "
-                              "protobuf") from None
-        raise ScriptError("inject_message() protobuf unmarshal failed") \
-            from None
+        raise _refused(from_table) from None
 
 
 class SandboxFilter(SandboxHost, Filter):
