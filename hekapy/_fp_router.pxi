@@ -9,6 +9,16 @@
 # at C level and a list is made only for records that match.  The
 # reader's chunk bookkeeping (_segments, _next, _settle) is the sequence
 # StreamReader.iter_views uses.
+#
+# ``direct``, when given, holds one entry per matcher: a DirectCall for
+# an inline sandbox filter the loop may call itself, or None.  Every
+# matcher is evaluated first; then the active DirectCalls run in matcher
+# order and the remaining hits go to ``deliver`` in one list.  The
+# bytes copy is made only when deliver or a sandbox's Python callback
+# needs it.  When ``pending`` (the router's queue of injected messages)
+# is not empty after the direct calls, deliver is called even with no
+# hits left, so that what they injected is routed before the next
+# record.
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
@@ -25,16 +35,61 @@ cdef list _program_hits(MatchProgram prog, MessageView view):
     return out
 
 
+cdef int _program_hit_array(MatchProgram prog, MessageView view,
+                            int* out) except -1:
+    cdef int k, n = 0
+    prog._reset()
+    for k in range(prog.nentries):
+        if prog._run(view, prog.entry[k]):
+            out[n] = k
+            n += 1
+    return n
+
+
+cdef int _dispatch(Routed rec, tuple direct, int* hits, int nh,
+                   object pending, object deliver, object signer) except -1:
+    cdef int i, k
+    cdef object d
+    cdef list rest = None
+    for i in range(nh):
+        k = hits[i]
+        d = direct[k]
+        if d is not None and (<DirectCall>d).active:
+            (<DirectCall>d).run(rec)
+        else:
+            if rest is None:
+                rest = []
+            rest.append(k)
+    if rest is not None or pending:
+        rec.materialize()
+        deliver(rec.raw, signer, rest if rest is not None else [],
+                rec.view)
+    return 0
+
+
 def route_chunk(StreamReader reader not None, data,
-                MessageView view not None, matchers, deliver, reject):
+                MessageView view not None, matchers, deliver, reject,
+                direct=None, pending=None):
     """Route the records ``data`` completes; return how many there were.
     """
     cdef Py_ssize_t length, n = 0
     cdef const unsigned char* m
     cdef MatchProgram prog = None
     cdef object evaluate = None
+    cdef tuple dtab = None
+    cdef int* hitbuf = NULL
+    cdef int nh
+    cdef Routed rec = None
     if isinstance(matchers, MatchProgram):
         prog = <MatchProgram>matchers
+        if direct is not None:
+            dtab = tuple(direct)
+            if len(dtab) != prog.nentries:
+                raise ValueError("direct must have one entry per matcher")
+            hitbuf = <int*>malloc((prog.nentries + 1) * sizeof(int))
+            if hitbuf == NULL:
+                raise MemoryError()
+            rec = Routed.__new__(Routed)
     elif matchers is not None:
         evaluate = matchers.match_list
     reader.begin(data)
@@ -45,7 +100,10 @@ def route_chunk(StreamReader reader not None, data,
                 continue
             try:
                 view.point(reader.current_buffer(), m, length)
-                if prog is not None:
+                if dtab is not None:
+                    nh = _program_hit_array(prog, view, hitbuf)
+                    hits = None
+                elif prog is not None:
                     hits = _program_hits(prog, view)
                 else:
                     hits = evaluate(view)
@@ -54,10 +112,16 @@ def route_chunk(StreamReader reader not None, data,
                 # matcher may be the first to find out) is rejected alone.
                 reject(exc)
                 continue
-            if hits:
+            if dtab is not None:
+                if nh:
+                    rec.point(view, m, length)
+                    _dispatch(rec, dtab, hitbuf, nh, pending, deliver,
+                              reader._signer)
+            elif hits:
                 # The copy handed on keeps the index built for matching.
                 raw = PyBytes_FromStringAndSize(<const char*>m, length)
                 deliver(raw, reader._signer, hits, view.clone_for(raw))
     finally:
         reader.finish()
+        free(hitbuf)
     return n

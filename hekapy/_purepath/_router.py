@@ -7,7 +7,9 @@ hands ``deliver(raw, signer, hits, view)`` the message bytes, the
 ascending list of matcher indices and a view of the bytes that keeps
 the index already built.  A record whose message bytes do not decode
 goes to ``reject(error)`` and the loop goes on with the next one.  With
-``matchers`` None, records are only counted.
+``matchers`` None, records are only counted.  ``direct`` and ``pending``
+are accepted for the compiled loop's sake: sandboxes are only called
+directly from C, so here every hit goes through ``deliver``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ def route_chunk(
     matchers: Any,
     deliver: Callable[[bytes, str | None, list[int], Any], None],
     reject: Callable[[DecodeError], None],
+    direct: Any = None,
+    pending: Any = None,
 ) -> int:
     """Route the records ``data`` completes; return how many there were."""
     n = 0

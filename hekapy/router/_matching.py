@@ -6,6 +6,8 @@ then outputs, each in the order they were added) and one
 headers and fields are read once however many plugins there are.
 ``hits(view)`` returns the indices of the runners whose matcher
 selected the message, in ascending order (``MatcherSet.matches``).
+``direct`` lines up the runners' compiled sandbox callers with the
+matchers, for the compiled routing loop (None when there are none).
 """
 
 from __future__ import annotations
@@ -27,12 +29,16 @@ def compile_matcher(expression: str, dialect: str) -> Any:
 class MatchTable:
     """Runners in routing order plus the MatcherSet over their matchers."""
 
-    __slots__ = ("_eval", "_set", "runners")
+    __slots__ = ("_eval", "_set", "direct", "runners")
 
     def __init__(self, runners: Sequence[Runner]) -> None:
         self.runners = tuple(runners)
         self._set: Any = None
         self._eval: Any = None
+        direct = tuple(r.direct for r in self.runners)
+        self.direct = (
+            direct if any(d is not None for d in direct) else None
+        )
         if self.runners:
             from hekapy.matcher import MatcherSet
 

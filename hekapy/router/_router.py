@@ -360,6 +360,8 @@ class Router(AsyncDriver):
                 table.matcher_set,
                 partial(self._deliver, table.runners),
                 self._reject,
+                table.direct,
+                self._pending,
             )
             self.routed += n
             if self._pending:

@@ -16,6 +16,12 @@ router wait for the plugin and counts the time as ``wait_ns``;
 A disk-spilling policy would plug in at :meth:`Runner.try_put` /
 :meth:`Runner.put_wait`: they are the only places that decide what
 happens to a pack the queue cannot take.
+
+An inline runner whose plugin offers ``direct_call()`` (a Lua sandbox
+filter with the compiled fast path) and that has no ``message_signer``
+keeps the returned caller in ``direct``: the router's compiled loop
+then calls the script itself and counts those calls there; failures
+come back through :meth:`Runner._direct_outcome`.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ class Runner:
         "_thread",
         "capacity",
         "current",
+        "direct",
         "dropped",
         "failed",
         "final_timer",
@@ -122,6 +129,7 @@ class Runner:
         )
         self._thread: threading.Thread | None = None
         self._busy = False
+        self.direct: Any = None
 
     # -- queue -----------------------------------------------------------
 
@@ -172,6 +180,12 @@ class Runner:
         """Start the plugin, and the worker thread of a threaded runner."""
         self.plugin.start(context)
         self.state = "running"
+        make = getattr(self.plugin, "direct_call", None)
+        if make is not None and not self.threaded and self.signer is None:
+            d = make()
+            if d is not None:
+                d.on_outcome = self._direct_outcome
+                self.direct = d
         if self._queue is not None:
             self._thread = threading.Thread(
                 target=self._work, name=f"hekapy-{self.name}", daemon=True
@@ -200,15 +214,24 @@ class Runner:
     def _call(self, pack: Pack) -> None:
         try:
             self._process_message(pack)
-        except PluginFailure as exc:
-            self.failed += 1
+        except Exception as exc:
+            self._failed(exc)
+
+    def _direct_outcome(self, r: Any, err: Any) -> None:
+        try:
+            self.plugin._direct_outcome(r, err)
+        except Exception as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        self.failed += 1
+        if isinstance(exc, PluginFailure):
             log.debug("%s: process_message failed: %s", self.name, exc)
-        except (SandboxTerminated, PluginExit) as exc:
-            self.failed += 1
+        elif isinstance(exc, (SandboxTerminated, PluginExit)):
             self.router._terminated(self, exc)
-        except Exception:
-            self.failed += 1
-            log.exception("%s: process_message raised", self.name)
+        else:
+            log.error("%s: process_message raised", self.name,
+                      exc_info=exc)
 
     def fire_timer(self, now: float | None = None) -> None:
         """Call the plugin's ``timer_event`` and schedule the next one."""
@@ -292,14 +315,20 @@ class Runner:
 
     def stats(self) -> dict[str, Any]:
         """This runner's counters as plain values."""
-        n = self.processed
-        timed = self.timed
+        n, matched = self.processed, self.matched
+        timed, process_ns = self.timed, self.process_ns
+        d = self.direct
+        if d is not None:
+            n += d.calls
+            matched += d.calls
+            timed += d.timed
+            process_ns += d.process_ns
         return {
             "kind": self.kind,
             "state": self.state,
             "threaded": self.threaded,
             "matcher": getattr(self.matcher, "expression", None),
-            "matched": self.matched,
+            "matched": matched,
             "processed": n,
             "failed": self.failed,
             "injected": self.injected,
@@ -308,7 +337,7 @@ class Runner:
             "queue_capacity": self.capacity if self.threaded else 0,
             "on_full": self.on_full,
             "wait_seconds": self.wait_ns / 1e9,
-            "avg_process_ns": self.process_ns // timed if timed else 0,
+            "avg_process_ns": process_ns // timed if timed else 0,
             "timer_events": self.timer_events,
             "timer_failures": self.timer_failures,
         }

@@ -23,6 +23,7 @@ from hekapy._errors import (
     SandboxTerminated,
 )
 from hekapy._message import Message
+from hekapy._pack import Pack
 from hekapy.sandbox import _lupa, _state
 from hekapy.sandbox._json import Codec, JsonError
 from hekapy.sandbox._pb import (
@@ -124,6 +125,9 @@ class SandboxHost:
         self.inject_count = 0
         self._max_memory = 0
         self._write_src: Any = None
+        self._direct: Any = None
+        self._register: Any = None
+        self._synced = 0
         self._handlers: dict[bytes, Callable[..., Any]] = {
             b"read_next_field": self._reader.read_next_field,
             b"read_config": self._read_config,
@@ -161,6 +165,7 @@ class SandboxHost:
         rt = _lupa.new_runtime()
         self._runtime = rt
         loader = self._read_loader(rt)
+        register = self._direct_loader(rt)
         host = rt.table_from({b"read": self._reader.read,
                               b"loader": loader,
                               b"slot": self._slot,
@@ -177,6 +182,9 @@ class SandboxHost:
         self._reader.guard = self._fits
         self._entry_pm = env[b"process_message"]
         self._entry_te = env[b"timer_event"]
+        if register is not None:
+            register(self._slot, self._entry_pm)
+            self._register = _lupa.fast_caller().DirectCall
         self._seed_random(env)
         if self.memory_limit:
             room = self._hard_limit() - (rt.get_memory_used(total=True)
@@ -276,6 +284,7 @@ class SandboxHost:
         reason = reason[:ERROR_SIZE]
         self._dead = SandboxTerminated(self.name, reason)
         self._reader.src = None
+        self._close_direct()
         self._lift_memory_limit()
         try:
             self._env[b"sethook"]()
@@ -326,6 +335,71 @@ class SandboxHost:
         self._fast_view = fast.MessageView
         return loader
 
+    def _direct_loader(self, rt: Any) -> Any:
+        """The C function that registers an entry point for DirectCall,
+        or None (no compiled caller, or not a filter)."""
+        fast = _lupa.fast_caller()
+        if fast is None or self._slot < 0 \
+                or self.sandbox_kind != "filter":
+            return None
+        return rt.eval("package.loadlib")(
+            fast.__file__.encode(), b"luaopen_hekapy_direct")
+
+    def direct_call(self) -> Any:
+        """A compiled caller of this sandbox's process_message, or None.
+
+        The router's compiled loop uses it for an inline filter: the
+        call skips Python entirely when the script returns 0.  Outcomes
+        other than 0 are judged by :meth:`_direct_outcome`.  Only the
+        thread that routes may use it.
+        """
+        if self._register is None or self._dead is not None \
+                or self._env is None:
+            return None
+        if self._direct is None:
+            self._direct = self._register(self._slot)
+            self._direct.on_sample = self._sample_memory
+            self._synced = 0
+        return self._direct
+
+    def _close_direct(self) -> None:
+        d = self._direct
+        if d is not None:
+            d.close()
+
+    def _direct_outcome(self, r: Any, err: Any) -> None:
+        """Judge a direct call that did not return 0, as process_message
+        would: raise PluginFailure or SandboxTerminated."""
+        if isinstance(r, BaseException):
+            raise r
+        if err is not None:
+            status, text = err
+            exc: BaseException = (
+                _lupa.LuaMemoryError(text) if status == 4
+                else _lupa.LuaError(text))
+            r = self._escaped(exc)
+        st, text = self._process_outcome(r)
+        if st < 0:
+            self._fail(st, text)
+
+    def _sync_direct(self, d: Any) -> None:
+        # First callback of a direct call: set up what _run_process
+        # sets up for a call from Python.
+        self._synced = d.calls
+        cur = d.current()
+        if cur is None:
+            return
+        raw, view = cur
+        self._pack = Pack(raw, None, 0, view)
+        self._reader.src = view
+        self._reader.next_field = 0
+        self._inject_left = self.max_process_inject
+
+    def _calls_synced(self) -> None:
+        d = self._direct
+        if d is not None:
+            self._synced = d.calls
+
     def _encode_function(self, rt: Any) -> Any:
         """A C function encoding inject_message tables, or False.
 
@@ -346,6 +420,7 @@ class SandboxHost:
     def _run_process(self, pack: Any) -> Any:
         """Run process_message; 0 on success, else what _outcome takes.
 
+        Raises DecodeError when the message's fields do not decode.
         With the compiled fast path the current view goes into this
         sandbox's slot, and read_message reads it from Lua in C;
         otherwise read_message calls back into the Python reader.
@@ -358,10 +433,15 @@ class SandboxHost:
         reader.next_field = 0
         self._pack = pack
         self._inject_left = self.max_process_inject
+        if self._direct is not None:
+            self._synced = self._direct.calls
         try:
             if self._slot >= 0 and src.__class__ is self._fast_view:
                 r = self._run_with(self._slot, src, self._entry_pm)
             else:
+                # Broken fields fail the call before it starts, as
+                # run_with_message does.
+                src.field_count()
                 r = self._entry_pm()
         except _lupa.LuaError as e:
             r = self._escaped(e)
@@ -388,6 +468,7 @@ class SandboxHost:
     def timer_event(self, ns: int) -> None:
         """Call the script's ``timer_event(ns)``; termination is sticky."""
         self._check_alive()
+        self._calls_synced()
         self._pack = None
         self._reader.src = None
         self._inject_left = self.max_timer_inject
@@ -409,6 +490,8 @@ class SandboxHost:
         error or a failing top level; nothing is written.
         """
         self._load_sandbox()
+        self._close_direct()
+        self._direct = self._register = None
         self._env = None
         self._entry_pm = None
         self._runtime = None
@@ -427,6 +510,8 @@ class SandboxHost:
                 _state.save(self, self._state_path())
         finally:
             self._lift_memory_limit()
+        self._close_direct()
+        self._direct = self._register = None
         self._env = None
         self._entry_pm = None
         self._runtime = None
@@ -464,14 +549,23 @@ class SandboxHost:
             "max_memory": self._max_memory,
             "max_instructions": peaks[0],
             "max_output": peaks[1],
-            "process_count": self.process_count,
+            "process_count": self.calls_made,
             "failures": self.failure_count,
             "inject_count": self.inject_count,
         }
 
+    @property
+    def calls_made(self) -> int:
+        """process_message calls so far, from Python and from C."""
+        d = self._direct
+        return self.process_count + (d.calls if d is not None else 0)
+
     # -- callbacks from Lua ---------------------------------------------------
 
     def _call(self, name: bytes, *args: Any) -> Any:
+        d = self._direct
+        if d is not None and d.calls != self._synced:
+            self._sync_direct(d)
         try:
             res = self._handlers[name](*args)
         except ScriptError as e:

@@ -125,3 +125,12 @@ def fast_encoder() -> Any:
     if fast is None or not fast.bind_lua_encoder(lua51.__file__):
         return None
     return fast
+
+
+def fast_caller() -> Any:
+    """The compiled fast path when it can call process_message from C.
+    """
+    fast = fast_encoder()
+    if fast is None or not fast.bind_lua_call(lua51.__file__):
+        return None
+    return fast
