@@ -23,8 +23,6 @@
 # the GIL for the whole call, so a lupa table read from another thread
 # (statistics) runs only while the script waits in a Python callback.
 
-from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
-
 cdef struct LuaCallApi:
     int (*pcall)(lua_State*, int, int, int) noexcept nogil
     void (*rawset)(lua_State*, int) noexcept nogil
@@ -75,36 +73,6 @@ cdef public int luaopen_hekapy_direct(lua_State* L) noexcept nogil:
     return 0
 
 
-cdef inline long long _now_ns() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return <long long>ts.tv_sec * 1000000000 + ts.tv_nsec
-
-
-cdef class Routed:
-    """The record being routed, as bytes and a view made on request."""
-
-    cdef const unsigned char* m
-    cdef Py_ssize_t length
-    cdef MessageView src
-    cdef object raw, view
-
-    cdef void point(self, MessageView src, const unsigned char* m,
-                    Py_ssize_t length):
-        self.src = src
-        self.m = m
-        self.length = length
-        self.raw = None
-        self.view = None
-
-    cdef object materialize(self):
-        if self.raw is None:
-            self.raw = PyBytes_FromStringAndSize(<const char*>self.m,
-                                                 self.length)
-            self.view = self.src.clone_for(self.raw)
-        return self.raw
-
-
 cdef object _lua_value(lua_State* L, int idx):
     cdef size_t n = 0
     cdef const char* s
@@ -117,7 +85,7 @@ cdef object _lua_value(lua_State* L, int idx):
     return None
 
 
-cdef class DirectCall:
+cdef class DirectCall(DirectTarget):
     """Calls one sandbox's process_message entry point from C.
 
     ``on_outcome(r, err)`` receives what the entry point returned when
@@ -129,11 +97,6 @@ cdef class DirectCall:
     cdef lua_State* L
     cdef int slot
     cdef Routed rec
-    cdef public bint active
-    cdef public Py_ssize_t calls
-    cdef public long long process_ns
-    cdef public Py_ssize_t timed
-    cdef public object on_outcome
     cdef public object on_sample
 
     def __cinit__(self, int slot):

@@ -10,15 +10,14 @@
 # reader's chunk bookkeeping (_segments, _next, _settle) is the sequence
 # StreamReader.iter_views uses.
 #
-# ``direct``, when given, holds one entry per matcher: a DirectCall for
-# an inline sandbox filter the loop may call itself, or None.  Every
-# matcher is evaluated first; then the active DirectCalls run in matcher
-# order and the remaining hits go to ``deliver`` in one list.  The
-# bytes copy is made only when deliver or a sandbox's Python callback
-# needs it.  When ``pending`` (the router's queue of injected messages)
-# is not empty after the direct calls, deliver is called even with no
-# hits left, so that what they injected is routed before the next
-# record.
+# ``direct``, when given, holds one entry per matcher: a DirectTarget
+# (_fp_direct.pxi) the loop serves itself, or None.  Every matcher is
+# evaluated first; then the active targets run in matcher order and the
+# remaining hits go to ``deliver`` in one list.  The bytes copy is made
+# only when deliver or a target's Python callback needs it.  When
+# ``pending`` (the router's queue of injected messages) is not empty
+# after the direct calls, deliver is called even with no hits left, so
+# that what they injected is routed before the next record.
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
@@ -54,8 +53,8 @@ cdef int _dispatch(Routed rec, tuple direct, int* hits, int nh,
     for i in range(nh):
         k = hits[i]
         d = direct[k]
-        if d is not None and (<DirectCall>d).active:
-            (<DirectCall>d).run(rec)
+        if d is not None and (<DirectTarget>d).active:
+            (<DirectTarget>d).run(rec)
         else:
             if rest is None:
                 rest = []

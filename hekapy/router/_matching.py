@@ -6,8 +6,9 @@ then outputs, each in the order they were added) and one
 headers and fields are read once however many plugins there are.
 ``hits(view)`` returns the indices of the runners whose matcher
 selected the message, in ascending order (``MatcherSet.matches``).
-``direct`` lines up the runners' compiled sandbox callers with the
-matchers, for the compiled routing loop (None when there are none).
+``direct`` lines up the runners' direct targets (compiled sandbox
+callers, frame sinks) with the matchers, for the compiled routing loop
+(None when there are none); ``sinks`` are the runners with a sink.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def compile_matcher(expression: str, dialect: str) -> Any:
 class MatchTable:
     """Runners in routing order plus the MatcherSet over their matchers."""
 
-    __slots__ = ("_eval", "_set", "direct", "runners")
+    __slots__ = ("_eval", "_set", "direct", "runners", "sinks")
 
     def __init__(self, runners: Sequence[Runner]) -> None:
         self.runners = tuple(runners)
@@ -39,6 +40,7 @@ class MatchTable:
         self.direct = (
             direct if any(d is not None for d in direct) else None
         )
+        self.sinks = tuple(r for r in self.runners if r.sink)
         if self.runners:
             from hekapy.matcher import MatcherSet
 

@@ -353,16 +353,20 @@ class Router(AsyncDriver):
             raise ValueError("router is closed")
         with self._route_lock:
             table = self._table
-            n: int = _route_chunk(
-                self._reader,
-                data,
-                self._view,
-                table.matcher_set,
-                partial(self._deliver, table.runners),
-                self._reject,
-                table.direct,
-                self._pending,
-            )
+            try:
+                n: int = _route_chunk(
+                    self._reader,
+                    data,
+                    self._view,
+                    table.matcher_set,
+                    partial(self._deliver, table.runners),
+                    self._reject,
+                    table.direct,
+                    self._pending,
+                )
+            finally:
+                for r in table.sinks:
+                    r.flush_sink()
             self.routed += n
             if self._pending:
                 self._route_pending()

@@ -17,11 +17,15 @@ A disk-spilling policy would plug in at :meth:`Runner.try_put` /
 :meth:`Runner.put_wait`: they are the only places that decide what
 happens to a pack the queue cannot take.
 
-An inline runner whose plugin offers ``direct_call()`` (a Lua sandbox
-filter with the compiled fast path) and that has no ``message_signer``
-keeps the returned caller in ``direct``: the router's compiled loop
-then calls the script itself and counts those calls there; failures
-come back through :meth:`Runner._direct_outcome`.
+An inline runner whose plugin offers ``direct_target()`` and that has
+no ``message_signer`` keeps what it returns in ``direct``, and the
+router's compiled loop serves the plugin itself, counting there:
+
+* a Lua sandbox filter gives a DirectCall: the loop calls the script;
+  failures come back through :meth:`Runner._direct_outcome`;
+* a FileOutput writing framed protobuf gives a FrameSink: the loop
+  appends framed records to it and the router hands the block to the
+  plugin (:meth:`Runner.flush_sink`) when the chunk is done.
 """
 
 from __future__ import annotations
@@ -33,14 +37,16 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from hekapy._errors import PluginExit, PluginFailure, SandboxTerminated
+from hekapy._impl import impl
+from hekapy._pack import Pack
 
 if TYPE_CHECKING:
-    from hekapy._pack import Pack
     from hekapy.router._router import Router
 
 log = logging.getLogger("hekapy.router")
 
 _STOP = object()
+_FrameSink: Any = getattr(impl, "FrameSink", type(None))
 
 # Time one process_message call in this many (timing every call would
 # cost more than a cheap plugin itself).
@@ -59,6 +65,7 @@ class Runner:
         "capacity",
         "current",
         "direct",
+        "sink",
         "dropped",
         "failed",
         "final_timer",
@@ -130,6 +137,7 @@ class Runner:
         self._thread: threading.Thread | None = None
         self._busy = False
         self.direct: Any = None
+        self.sink = False
 
     # -- queue -----------------------------------------------------------
 
@@ -180,11 +188,14 @@ class Runner:
         """Start the plugin, and the worker thread of a threaded runner."""
         self.plugin.start(context)
         self.state = "running"
-        make = getattr(self.plugin, "direct_call", None)
+        make = getattr(self.plugin, "direct_target", None)
         if make is not None and not self.threaded and self.signer is None:
             d = make()
             if d is not None:
-                d.on_outcome = self._direct_outcome
+                self.sink = isinstance(d, _FrameSink)
+                d.on_outcome = (
+                    self._sink_fallback if self.sink else self._direct_outcome
+                )
                 self.direct = d
         if self._queue is not None:
             self._thread = threading.Thread(
@@ -221,6 +232,21 @@ class Runner:
         try:
             self.plugin._direct_outcome(r, err)
         except Exception as exc:
+            self._failed(exc)
+
+    def _sink_fallback(self, raw: bytes, view: Any) -> None:
+        # A record the FrameSink would not frame: the plugin's own path.
+        self.process(Pack(raw, None, 0, view))
+
+    def flush_sink(self) -> None:
+        """Hand what the FrameSink collected to ``plugin.write_frames``."""
+        data, n = self.direct.take()
+        if not n:
+            return
+        try:
+            self.plugin.write_frames(data, n)
+        except Exception as exc:
+            self.failed += n - 1
             self._failed(exc)
 
     def _failed(self, exc: Exception) -> None:

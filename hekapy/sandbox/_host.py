@@ -345,7 +345,7 @@ class SandboxHost:
         return rt.eval("package.loadlib")(
             fast.__file__.encode(), b"luaopen_hekapy_direct")
 
-    def direct_call(self) -> Any:
+    def direct_target(self) -> Any:
         """A compiled caller of this sandbox's process_message, or None.
 
         The router's compiled loop uses it for an inline filter: the

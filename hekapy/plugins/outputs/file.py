@@ -73,6 +73,7 @@ class FileOutput(EncodingOutput):
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
         self.written = 0
+        self._sink: Any = None
 
     def _open(self, now: float) -> None:
         hours = self.config["rotation_interval"]
@@ -110,10 +111,43 @@ class FileOutput(EncodingOutput):
         self._pending = 0
         self._last_flush = time.monotonic()
 
+    def direct_target(self) -> Any:
+        """A FrameSink for the router's compiled loop, or None.
+
+        Only when the records written are the messages' own bytes,
+        framed: the default ProtobufEncoder with framing on.  The
+        router then appends records to the sink and hands the block to
+        :meth:`write_frames` after each chunk it routes.
+        """
+        from hekapy._impl import impl
+
+        sink_type = getattr(impl, "FrameSink", None)
+        if sink_type is None or not self.framing:
+            return None
+        if type(self._ensure_encoder()).__name__ != "ProtobufEncoder":
+            return None
+        self._sink = sink_type(self.max_message_size or 0)
+        return self._sink
+
     def process_message(self, pack: Pack) -> None:
+        self._drain_sink()
         data = self.encode(pack)
         if data is None:
             return
+        self._write(data, 1)
+
+    def write_frames(self, data: bytes, count: int) -> None:
+        """Write ``count`` framed records at once (see direct_target)."""
+        self._write(data, count)
+
+    def _drain_sink(self) -> None:
+        # Records still in the sink are older than the one being
+        # written: they go first.
+        sink = self._sink
+        if sink is not None and sink.pending:
+            self._write(*sink.take())
+
+    def _write(self, data: bytes, count: int) -> None:
         with self._lock:
             now = time.time()
             if self._next_rotation and now >= self._next_rotation:
@@ -121,8 +155,8 @@ class FileOutput(EncodingOutput):
                 self._open(now)
             assert self._file is not None
             self._file.write(data)
-            self.written += 1
-            self._pending += 1
+            self.written += count
+            self._pending += count
             cfg = self.config
             by_count = self._pending >= cfg["flush_count"]
             by_time = (time.monotonic() - self._last_flush) * 1000 >= cfg[
@@ -143,6 +177,7 @@ class FileOutput(EncodingOutput):
         self._pending = 0
 
     def stop(self) -> None:
+        self._drain_sink()
         self._stop.set()
         if self._flusher is not None:
             self._flusher.join(5)
