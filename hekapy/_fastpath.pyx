@@ -11,7 +11,7 @@ so that the pieces stay small and readable.
 
 from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc  # no-cython-lint
-from libc.string cimport memchr, memcmp, memcpy
+from libc.string cimport memchr, memcmp, memcpy, strlen
 
 from hekapy._errors import DecodeError
 
@@ -22,6 +22,7 @@ include "_fp_luapattern.pxi"
 include "_fp_matcher.pxi"
 include "_fp_lua.pxi"
 include "_fp_luaencode.pxi"
+include "_fp_accesslog.pxi"
 include "_fp_direct.pxi"
 include "_fp_luacall.pxi"
 include "_fp_router.pxi"

@@ -33,6 +33,7 @@ BUILTIN: dict[str, str] = {
     "PayloadRegexDecoder": f"{_P}.decoders:PayloadRegexDecoder",
     "MultiDecoder": f"{_P}.decoders:MultiDecoder",
     "ScribbleDecoder": f"{_P}.decoders:ScribbleDecoder",
+    "AccessLogDecoder": f"{_P}.decoders.accesslog:AccessLogDecoder",
     "SandboxDecoder": "hekapy.sandbox:SandboxDecoder",
     "SandboxFilter": "hekapy.sandbox:SandboxFilter",
     "SandboxEncoder": "hekapy.sandbox:SandboxEncoder",
