@@ -89,7 +89,8 @@ def test_every_real_line_matches_the_lua_decoder(impl: ModuleType) -> None:
 
 def test_damaged_lines_match_the_lua_decoder(impl: ModuleType) -> None:
     rng = random.Random(20261204)
-    sources = real_lines()[:40] + [
+    sources = [
+        *real_lines()[:40],
         b'1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 -',
         b'h - - [29/Feb/2000:00:00:00 +1400] "GET  HTTP/1.1" 404 1 "" ""',
         b'h - - [1/Jan/1969:23:59:59 -0000] "POST /a b  c HTTP/2" 5 6 "r" '

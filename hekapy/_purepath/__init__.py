@@ -7,5 +7,6 @@ from hekapy._purepath._matcher import MatchProgram
 from hekapy._purepath._router import route_chunk
 from hekapy._purepath._view import MessageView
 
-__all__ = ["AccessLogCodec", "LuaPattern", "LuaPatternError", "MatchProgram", "MessageView",
-           "Record", "StreamReader", "route_chunk"]
+__all__ = ["AccessLogCodec", "LuaPattern", "LuaPatternError",
+           "MatchProgram", "MessageView", "Record", "StreamReader",
+           "route_chunk"]
