@@ -20,9 +20,10 @@ Workloads (``--only`` takes these names):
 - ``route-1``, ``route-10``: bench_router's router and Lua filters,
   inline, fed from the file in 1 MiB chunks.  Yardstick: FromString.
 - ``nginx-parse``: the access log through the daemon (``--run-once``,
-  LogstreamerInput, the access-log SandboxDecoder, a framed protobuf
-  FileOutput); see bench_parse.py.  Yardstick: a plain ``re`` parse of
-  the same lines into dicts.
+  LogstreamerInput, the native AccessLogDecoder, a framed protobuf
+  FileOutput); ``nginx-parse-lua`` the same with the Lua access-log
+  SandboxDecoder, which makes the same messages; see bench_parse.py.
+  Yardstick: a plain ``re`` parse of the same lines into dicts.
 - ``tcp``: hekapy-flood into the daemon's TcpInput on 127.0.0.1; see
   bench_tcp.py.  No yardstick; the row says whether the counts at both
   ends match.
@@ -60,14 +61,20 @@ WORKLOADS: dict[str, tuple[str | None, float | None, str]] = {
     "split-pure": ("fromstring", None, "the same, pure twin, 1/10 file"),
     "route-1": ("fromstring", 1.6, "1 matcher + Lua filter, inline"),
     "route-10": ("fromstring", 0.45, "10 matchers + Lua filters, inline"),
-    "nginx-parse": ("re-parse", 0.2, "daemon: log -> Lua decoder -> file"),
+    "nginx-parse": ("re-parse", 0.2, "daemon: log -> native decoder -> file"),
+    "nginx-parse-lua": ("re-parse", None, "the same, Lua SandboxDecoder"),
     "tcp": (None, None, "hekapy-flood -> daemon TcpInput -> counter"),
 }
 YARDSTICKS = {
     "fromstring": "protobuf FromString",
     "re-parse": "Python re parse to dict",
 }
-HINDSIGHT = {"route-1": 1.6, "route-10": 0.41, "nginx-parse": 0.13}
+HINDSIGHT = {
+    "route-1": 1.6,
+    "route-10": 0.41,
+    "nginx-parse": 0.13,
+    "nginx-parse-lua": 0.13,
+}
 
 
 class FileChunks:
@@ -167,12 +174,14 @@ def run_child(name: str, count: int) -> dict[str, Any]:
         return child_route(count, name.split("-")[1])
     if name == "fromstring":
         return child_fromstring(count)
-    if name in ("nginx-parse", "re-parse"):
+    if name in ("nginx-parse", "nginx-parse-lua", "re-parse"):
         import bench_parse
 
         if name == "re-parse":
             return bench_parse.re_parse_child(count)
-        return bench_parse.daemon_child(count)
+        return bench_parse.daemon_child(
+            count, "lua" if name.endswith("-lua") else "native"
+        )
     if name == "tcp":
         import bench_tcp
 
@@ -299,7 +308,7 @@ def suite(
 
     t0 = time.monotonic()
     _data.framed_file(count, OUT)
-    if "nginx-parse" in names:
+    if any(n.startswith("nginx-parse") for n in names):
         _data.log_file(count, OUT)
     log(f"data ready in {time.monotonic() - t0:.0f} s")
     yards = sorted({y for n in names if (y := WORKLOADS[n][0])})

@@ -498,27 +498,29 @@ cdef class AccessLogCodec:
         return PyBytes_FromStringAndSize(<const char*>self._msg.p,
                                          self._msg.n)
 
-    def frame_lines(self, block, Py_ssize_t max_record,
+    def frame_lines(self, block, Py_ssize_t start, Py_ssize_t max_record,
                     bint keep_truncated, Py_ssize_t max_message,
                     timestamp, logger, hostname):
-        """Decode every line of ``block`` into one framed stream.
+        """Decode the lines of ``block`` from ``start`` into one framed
+        stream, up to the first line that needs the caller.
 
         ``block`` holds whole records, each ending with a newline.  A
         record longer than ``max_record`` is dropped, or cut to that
         length with ``keep_truncated``.  Returns ``(framed, decoded,
-        oversized, truncated, left)``: ``left`` lists the records that
-        did not decode or whose message is longer than
-        ``max_message``, for the caller to handle one by one.
+        oversized, truncated, pos, rec)``: ``rec`` is None when the
+        block is done, else the record that did not decode or whose
+        message is longer than ``max_message``, which the caller
+        handles by itself before calling again from ``pos``.
         """
         cdef const unsigned char[::1] s = block
         cdef Origin h
         cdef bytes lg = bytes(logger)
         cdef bytes hn = bytes(hostname)
-        cdef Py_ssize_t n = s.shape[0], pos = 0, end, rec_len
+        cdef Py_ssize_t n = s.shape[0], pos = start, end, rec_len
         cdef Py_ssize_t decoded = 0, oversized = 0, truncated = 0
         cdef const unsigned char* p
         cdef const unsigned char* nl
-        cdef list left = []
+        cdef object rec = None
         cdef Out out
         cdef int ok
         cdef unsigned char head[16]
@@ -535,8 +537,10 @@ cdef class AccessLogCodec:
         out.p = NULL
         out.n = out.cap = 0
         out.failed = 0
-        if n == 0:
-            return b"", 0, 0, 0, left
+        if start < 0 or start > n:
+            raise ValueError(f"start {start} is outside the block")
+        if start == n:
+            return b"", 0, 0, 0, n, None
         p = &s[0]
         try:
             while pos < n:
@@ -553,10 +557,10 @@ cdef class AccessLogCodec:
                 self._msg.n = 0
                 ok = self._encode(p + pos, rec_len, &h, &self._msg)
                 if not ok or <Py_ssize_t>self._msg.n > max_message:
-                    left.append(PyBytes_FromStringAndSize(
-                        <const char*>p + pos, rec_len))
+                    rec = PyBytes_FromStringAndSize(
+                        <const char*>p + pos, rec_len)
                     pos = end
-                    continue
+                    break
                 v = self._msg.n
                 head[0] = 0x1E
                 head[2] = 0x08
@@ -579,4 +583,4 @@ cdef class AccessLogCodec:
                 if out.n else b""
         finally:
             free(out.p)
-        return framed, decoded, oversized, truncated, left
+        return framed, decoded, oversized, truncated, pos, rec

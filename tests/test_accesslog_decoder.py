@@ -158,7 +158,7 @@ def test_decoder_plugin_failures(payload: bytes | None, error: str) -> None:
 
 @pytest.mark.parametrize(
     "config",
-    [{"type": 5}, {"payload_keep": "yes"}],
+    [{"message_type": 5}, {"payload_keep": "yes"}],
 )
 def test_decoder_config_errors(config: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
@@ -171,10 +171,19 @@ def test_frame_lines_handles_a_block(impl: ModuleType) -> None:
     long_line = good[0].rstrip(b"\n") + b" " + b"x" * 3000 + b"\n"
     block = b"".join([good[0], b"garbage\n", good[1], long_line, good[2],
                       b"\n", good[3], good[4]])
-    framed, decoded, oversized, truncated, left = codec.frame_lines(
-        block, 2000, False, 65536, 7, b"in", b"host")
-    assert (decoded, oversized, truncated) == (5, 1, 0)
-    assert left == [b"garbage\n", b"\n"]
+    pieces, stops, pos = [], [], 0
+    totals = [0, 0, 0]
+    while pos < len(block):
+        framed, decoded, oversized, truncated, pos, rec = codec.frame_lines(
+            block, pos, 2000, False, 65536, 7, b"in", b"host")
+        pieces.append(framed)
+        stops.append(rec)
+        for i, v in enumerate((decoded, oversized, truncated)):
+            totals[i] += v
+    assert totals == [5, 1, 0]
+    # It stops at each line that does not decode, for the caller.
+    assert stops == [b"garbage\n", b"\n", None]
+    framed = b"".join(pieces)
     got = [without_uuid(Message.decode(r.message))
            for r in StreamReader().feed(framed)]
     want = [by_codec(codec, line, timestamp=7, logger="in",
@@ -191,9 +200,14 @@ def test_frame_lines_truncates_and_leaves_big_messages(
     codec = impl.AccessLogCodec(b"nginx.access")
     line = real_lines()[0]
     long_line = line.rstrip(b"\n") + b" " + b"x" * 300 + b"\n"
-    framed, decoded, oversized, truncated, left = codec.frame_lines(
-        long_line + line, len(line) + 10, True, 65536, 7, b"in", b"h")
-    assert (decoded, oversized, truncated, left) == (2, 1, 1, [])
-    framed, decoded, _, _, left = codec.frame_lines(
-        line + line, 65536, False, 50, 7, b"in", b"h")
-    assert (framed, decoded, left) == (b"", 0, [line, line])
+    block = long_line + line
+    framed, decoded, oversized, truncated, pos, rec = codec.frame_lines(
+        block, 0, len(line) + 10, True, 65536, 7, b"in", b"h")
+    assert (decoded, oversized, truncated, pos, rec) == (
+        2, 1, 1, len(block), None)
+    framed, decoded, _, _, pos, rec = codec.frame_lines(
+        line + line, 0, 65536, False, 50, 7, b"in", b"h")
+    assert (framed, decoded, pos, rec) == (b"", 0, len(line), line)
+    with pytest.raises(ValueError):
+        codec.frame_lines(line, len(line) + 1, 9999, False, 9999, 7,
+                          b"", b"")

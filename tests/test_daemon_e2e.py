@@ -486,3 +486,67 @@ def test_flood_into_tcp_input(
     # length, the record it runs into; nothing else.
     assert 2000 - 2 * corrupted <= len(got) <= 2000
     assert d.proc.returncode == 0
+
+
+ACCESS_CONFIG = """\
+[hekad]
+base_dir = "{state}"
+
+[logs]
+type = "LogstreamerInput"
+log_directory = "{logs}"
+file_match = 'access\\.log'
+decoder = "dec"
+send_decode_failures = true
+
+[dec]
+{decoder}
+
+[out]
+type = "FileOutput"
+message_matcher = "TRUE"
+path = "{out}"
+"""
+
+
+def test_native_and_lua_access_log_decoders_write_the_same(
+    tmp_path: Path,
+) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    real = (ROOT / "data" / "logs" / "access_webinj.log").read_bytes()
+    lines = real.splitlines(keepends=True)
+    (logs / "access.log").write_bytes(
+        b"".join(lines[:100]) + b"not a log line\n" + b"".join(lines[100:])
+    )
+    decoders = {
+        "native": 'type = "AccessLogDecoder"',
+        "lua": 'type = "SandboxDecoder"\nfilename = "{}"'.format(
+            ROOT / "sandboxes" / "decoders" / "access_log.lua"
+        ),
+    }
+    got = {}
+    for name, decoder in decoders.items():
+        out = tmp_path / f"{name}.hpb"
+        cfg = tmp_path / f"{name}.toml"
+        cfg.write_text(ACCESS_CONFIG.format(
+            state=tmp_path / f"state-{name}", logs=logs, out=out,
+            decoder=decoder))
+        res = run_once(cfg)
+        assert res.returncode == 0, res.stderr
+        assert "decode failure" in res.stderr
+        msgs = read_framed(out)
+        for m in msgs:
+            m.uuid = None
+        got[name] = msgs
+    assert len(got["native"]) == len(lines) + 1
+    # The undecodable line is sent on, marked, in its place.
+    failed = got["native"][100]
+    assert failed.field("decode_failure") is True
+    assert failed.payload == "not a log line\n"
+    # The failure messages carry the time they were read; the rest match.
+    for a, b in zip(got["native"], got["lua"], strict=True):
+        if a.field("decode_failure"):
+            assert b.field("decode_failure")
+            continue
+        assert a == b

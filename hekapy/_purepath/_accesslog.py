@@ -169,24 +169,28 @@ class AccessLogCodec:
                 out.append(_field(b"extra", rest))
         return b"".join(out)
 
-    def frame_lines(self, block: bytes, max_record: int,
+    def frame_lines(self, block: bytes, start: int, max_record: int,
                     keep_truncated: bool, max_message: int,
                     timestamp: int, logger: bytes, hostname: bytes
-                    ) -> tuple[bytes, int, int, int, list[bytes]]:
-        """Decode every line of ``block`` into one framed stream.
+                    ) -> tuple[bytes, int, int, int, int, bytes | None]:
+        """Decode the lines of ``block`` from ``start`` into one framed
+        stream, up to the first line that needs the caller.
 
         ``block`` holds whole records, each ending with a newline.  A
         record longer than ``max_record`` is dropped, or cut to that
         length with ``keep_truncated``.  Returns ``(framed, decoded,
-        oversized, truncated, left)``: ``left`` lists the records that
-        did not decode or whose message is longer than
-        ``max_message``, for the caller to handle one by one.
+        oversized, truncated, pos, rec)``: ``rec`` is None when the
+        block is done, else the record that did not decode or whose
+        message is longer than ``max_message``, which the caller
+        handles by itself before calling again from ``pos``.
         """
         out: list[bytes] = []
-        left: list[bytes] = []
+        left: bytes | None = None
         oversized = truncated = 0
         data = bytes(block)
-        pos = 0
+        if not 0 <= start <= len(data):
+            raise ValueError(f"start {start} is outside the block")
+        pos = start
         while pos < len(data):
             nl = data.find(b"\n", pos)
             end = len(data) if nl < 0 else nl + 1
@@ -200,7 +204,7 @@ class AccessLogCodec:
                 rec = rec[:max_record]
             msg = self.decode(rec, timestamp, logger, hostname)
             if msg is None or len(msg) > max_message:
-                left.append(rec)
-                continue
+                left = rec
+                break
             out.append(frame(msg))
-        return b"".join(out), len(out), oversized, truncated, left
+        return b"".join(out), len(out), oversized, truncated, pos, left

@@ -7,6 +7,12 @@ a new message whose payload is the record), go through the input's
 decoder and are handed to ``route`` (the daemon's bounded queue in front
 of the router, so a slow router slows the inputs down).
 
+When the splitter cuts plain lines and the decoder can decode a block of
+lines into a framed stream (``frame_lines``, as AccessLogDecoder does),
+a stream hands the decoder each chunk's lines in one call and the
+router the result in one ``route_framed`` call.  A line that does not
+decode takes the per-record path, in its place among the others.
+
 Everything thrown away is counted per input and reported in the log as
 it happens: garbage between framed records, bad headers, failed
 signatures, records over the size limit, decode failures.
@@ -49,12 +55,14 @@ class InputHost:
         hostname: str,
         run_once: bool,
         log: logging.Logger,
+        route_framed: Callable[[bytes, int], None] | None = None,
     ) -> None:
         self.name = name
         self.config = config
         self.make_splitter = make_splitter
         self.decoder = decoder
         self.route = route
+        self.route_framed = route_framed
         self.hostname = hostname
         self.run_once = run_once
         self.log = log
@@ -144,6 +152,46 @@ class InputHost:
             self.count("messages")
             self.route(p)
 
+    def takes_blocks(self, splitter: Any) -> bool:
+        """Whether streams cut by ``splitter`` may decode line blocks."""
+        return (
+            self.route_framed is not None
+            and hasattr(self.decoder, "frame_lines")
+            and getattr(splitter, "splits_lines", False)
+        )
+
+    def handle_block(self, block: bytes, label: str, splitter: Any) -> None:
+        """Decode a block of whole lines at once and route the result."""
+        dec = self.decoder
+        keep = bool(splitter.config.get("keep_truncated"))
+        logger, hostname = self.name.encode(), self.hostname.encode()
+        pos = 0
+        while pos < len(block):
+            with self.decode_lock:
+                framed, decoded, oversized, truncated, pos, rec = (
+                    dec.frame_lines(
+                        block,
+                        pos,
+                        splitter.max_record_size,
+                        keep,
+                        splitter.max_message_size,
+                        time.time_ns(),
+                        logger,
+                        hostname,
+                    )
+                )
+            splitter.count_block(
+                decoded + (rec is not None), oversized, truncated
+            )
+            if decoded:
+                with self.lock:
+                    self.counters["records"] += decoded
+                    self.counters["messages"] += decoded
+                assert self.route_framed is not None
+                self.route_framed(framed, decoded)
+            if rec is not None:
+                self.handle(rec, label)
+
     def _log_failure(self, label: str, exc: Exception) -> None:
         n = self.counters["decode_failures"]
         if n <= LOGGED_FAILURES:
@@ -178,6 +226,7 @@ class Stream:
         self.label = label
         self.splitter = splitter
         self._seen = dict.fromkeys(_DROP_COUNTERS, 0)
+        self._blocks = host.takes_blocks(splitter)
 
     @property
     def pending(self) -> int:
@@ -187,8 +236,15 @@ class Stream:
     def feed(self, data: bytes) -> None:
         """Split ``data`` and route every record it completes."""
         self.host.count("bytes", len(data))
-        for rec in self.splitter.feed(data):
-            self.host.handle(rec, self.label)
+        if self._blocks:
+            block, extra = self.splitter.take_block(data)
+            if block:
+                self.host.handle_block(block, self.label, self.splitter)
+            for rec in extra:
+                self.host.handle(rec, self.label)
+        else:
+            for rec in self.splitter.feed(data):
+                self.host.handle(rec, self.label)
         self._report()
 
     def close(self) -> None:

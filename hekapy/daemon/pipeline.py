@@ -131,6 +131,11 @@ class Pipeline:
         self.router.inject(message)
         self.routed += 1
 
+    def route_framed(self, data: bytes, count: int) -> None:
+        """Route ``count`` messages given as whole framed records."""
+        self.router.feed(data)
+        self.routed += count
+
     def build_router(self) -> Any:
         from hekapy.router import Router
 
@@ -215,6 +220,7 @@ class Pipeline:
             self.config.globals["hostname"],
             self.run_once,
             logging.getLogger(f"hekapy.{spec.name}"),
+            self.route_framed,
         )
         sspec = self.config.plugins[splitter]
         host.splitter_message_bytes = bool(

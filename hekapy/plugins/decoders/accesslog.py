@@ -23,21 +23,25 @@ from hekapy.plugins._api import Decoder
 class AccessLogDecoder(Decoder):
     """Decodes "combined" (or common) format access log lines.
 
-    Config: ``type`` (the message Type, default ``nginx.access``) and
-    ``payload_keep`` (keep the line as the Payload, default false).  A
-    payload that is not an access log line is a decode failure.
+    Config: ``message_type`` (the message Type, default
+    ``nginx.access``; the Lua decoder's ``type``, renamed because a
+    section's ``type`` names the plugin) and ``payload_keep`` (keep the
+    line as the Payload, default false).  A payload that is not an
+    access log line is a decode failure.
     """
 
-    config_schema = {"type": "nginx.access", "payload_keep": False}
+    config_schema = {"message_type": "nginx.access", "payload_keep": False}
 
     def __init__(
         self, name: str, config: Mapping[str, Any] | None = None
     ) -> None:
         super().__init__(name, config)
-        msg_type = self.config["type"]
+        msg_type = self.config["message_type"]
         keep = self.config["payload_keep"]
         if not isinstance(msg_type, str):
-            raise ConfigError(f"type must be a string, got {msg_type!r}")
+            raise ConfigError(
+                f"message_type must be a string, got {msg_type!r}"
+            )
         if not isinstance(keep, bool):
             raise ConfigError(
                 f"payload_keep must be true or false, got {keep!r}"
@@ -59,17 +63,19 @@ class AccessLogDecoder(Decoder):
     def frame_lines(
         self,
         block: bytes,
+        start: int,
         max_record: int,
         keep_truncated: bool,
         max_message: int,
         timestamp: int,
         logger: bytes,
         hostname: bytes,
-    ) -> tuple[bytes, int, int, int, list[bytes]]:
+    ) -> tuple[bytes, int, int, int, int, bytes | None]:
         """Many lines at once; see ``AccessLogCodec.frame_lines``."""
-        result: tuple[bytes, int, int, int, list[bytes]] = (
+        result: tuple[bytes, int, int, int, int, bytes | None] = (
             self.codec.frame_lines(
                 block,
+                start,
                 max_record,
                 keep_truncated,
                 max_message,

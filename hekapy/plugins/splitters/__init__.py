@@ -136,6 +136,52 @@ class TokenSplitter(_Base):
             self._scan = self._found = 0
         return out
 
+    @property
+    def splits_lines(self) -> bool:
+        """True when every newline ends a record (the default)."""
+        return self._delim == b"\n" and self._count == 1
+
+    def take_block(self, data: bytes) -> tuple[bytes, list[bytes]]:
+        """:meth:`feed` for a line splitter, its records left joined.
+
+        Returns ``(block, extra)``: ``block`` holds the records ``data``
+        completes, each still ending with its newline, as one bytes
+        object, records over the size limit included (the caller drops
+        or cuts those and counts them with :meth:`count_block`);
+        ``extra`` holds a record cut from an unfinished line that grew
+        past the limit (``keep_truncated``), which comes after them.
+        Only when :attr:`splits_lines`.
+        """
+        buf = self._buf
+        buf += data
+        start = 0
+        if self._skipping:
+            i = buf.find(b"\n")
+            if i < 0:
+                if len(buf) > self.max_record_size:
+                    buf.clear()
+                return b"", []
+            start = i + 1
+            self._skipping = False
+        end = buf.rfind(b"\n") + 1
+        block = bytes(buf[start:end]) if end > start else b""
+        del buf[: max(start, end)]
+        extra: list[bytes] = []
+        if len(buf) > self.max_record_size:
+            self._overflow(extra)
+        self._scan, self._found = len(buf), 0
+        return block, extra
+
+    def count_block(self, records: int, oversized: int,
+                    truncated: int) -> None:
+        """Count what became of a block's records (see take_block).
+
+        ``records`` counts the records handed on, cut ones included.
+        """
+        self.counters["records"] += records - truncated
+        self.counters["oversized"] += oversized
+        self.counters["truncated"] += truncated
+
 
 class RegexSplitter(_Base):
     """Records end where a regular expression (RE2) matches.
