@@ -162,3 +162,43 @@ def test_sandbox_and_file_side_by_side(tmp_path: Path, via: str) -> None:
            for rec in StreamReader().feed(path.read_bytes())]
     assert [m.payload for m in got] == [
         "0", "1", "2", "3", "4", "4", "5", "6", "7", "8"]
+
+
+class Quits(FileOutput):
+    """A FileOutput that stops for good on a filter's quit message."""
+
+    def process_message(self, pack: Pack) -> None:
+        if pack.view.type == b"heka.sandbox.quit":
+            from hekapy.plugins import PluginExit
+
+            raise PluginExit("asked to quit")
+        super().process_message(pack)
+
+
+def test_a_terminated_output_gets_nothing_more(tmp_path: Path) -> None:
+    # The quit message reaches the output through the Python path (it
+    # is injected); what the sink took before it is written, nothing
+    # after it is.
+    lua = """
+    function process_message()
+        if read_message("Payload") == "3" then
+            inject_message({Type = "quit"})
+        end
+        return 0
+    end
+    """
+    raws = [Message.new(type="t", payload=str(i)).encode()
+            for i in range(8)]
+    path = tmp_path / "out.hpb"
+    r = Router()
+    r.add_filter(SandboxFilter("q", {"source": lua}), "Type == 't'")
+    r.add_output(Quits("file", {"path": str(path)}), "TRUE")
+    route(r, "feed", raws, 1 << 20)
+    rep = r.report()["plugins"]["file"]
+    r.close()
+    got = [Message.decode(rec.message).payload
+           for rec in StreamReader().feed(path.read_bytes())]
+    assert got == ["0", "1", "2", "3"]
+    # Four through the sink, then the quit message, which failed.
+    assert (rep["state"], rep["processed"], rep["failed"]) == (
+        "terminated", 5, 1)

@@ -610,6 +610,7 @@ class Router(AsyncDriver):
                 self._detach(runner.name)
             self._dead.append(runner)
         runner.state = "terminated"
+        runner.retire_direct()
         lost = runner.discard_queue()
         log.error(
             "%s terminated (%d queued messages dropped): %s",

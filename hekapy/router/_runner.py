@@ -317,10 +317,21 @@ class Runner:
             if final_timer:
                 self.fire_timer()
             self.state = "stopped"
+            self.retire_direct()
             try:
                 self.plugin.stop()
             except Exception:
                 log.exception("%s: stop raised", self.name)
+
+    def retire_direct(self) -> None:
+        """Stop the compiled loop from serving this plugin.
+
+        What a FrameSink already holds stays there for the plugin's own
+        stop to write.
+        """
+        d = self.direct
+        if d is not None:
+            d.active = False
 
     def discard_queue(self) -> int:
         """Drop every queued pack (after a termination); return the count."""
