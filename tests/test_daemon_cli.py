@@ -82,6 +82,27 @@ def test_plugin_construction_errors_are_collected(tmp_path: Path) -> None:
     assert done.stderr.splitlines()[-1] == "3 errors loading configuration"
 
 
+@pytest.mark.parametrize("check", [True, False])
+def test_a_decoders_mistake_is_reported_at_its_section(
+    tmp_path: Path, check: bool
+) -> None:
+    conf = tmp_path / "c.toml"
+    conf.write_text(
+        "[in]\ntype = 'StdinInput'\ndecoder = 'dec'\n"
+        "[dec]\ntype = 'PayloadRegexDecoder'\nmatch_regex = '(?P<x'\n"
+    )
+    args = ["-config", str(conf)] + (["-check"] if check else [])
+    done = subprocess.run(
+        [sys.executable, "-m", "hekapy.daemon", *args],
+        capture_output=True, text=True, timeout=30, env=ENV,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 2
+    first = done.stderr.splitlines()[0]
+    assert "bad match_regex" in first
+    assert first.endswith(f"in {conf} [dec]")
+
+
 def test_builtin_pipeline_checks() -> None:
     done = hekapy_router("--check")
     assert done.returncode == 0, done.stderr

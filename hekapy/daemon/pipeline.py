@@ -26,6 +26,8 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,19 @@ _FO_KEYS = (
 
 def _instance(spec: PluginSpec, name: str | None = None) -> Any:
     return spec.cls(name or spec.name, dict(spec.config))
+
+
+@contextmanager
+def _located(spec: PluginSpec) -> Iterator[None]:
+    """Report a plugin's own mistakes at its section, not its user's."""
+    try:
+        yield
+    except ConfigError as exc:
+        if exc.where:
+            raise
+        raise ConfigError(str(exc), spec.where) from None
+    except (ValueError, TypeError, OSError) as exc:
+        raise ConfigError(str(exc), spec.where) from None
 
 
 def _no_inject(message: Any) -> None:
@@ -97,22 +112,32 @@ class Pipeline:
         )
 
     def make_decoder(self, ref: str, owner: str) -> Any:
-        """A started decoder instance (sub-decoders attached) or None."""
+        """A started decoder instance (sub-decoders attached) or None.
+
+        Raises
+        ------
+        hekapy.ConfigError
+            Located at the decoder's own section.
+        """
         if not ref:
             return None
         spec = self.config.plugins[ref]
-        dec = _instance(spec, f"{owner}-{ref}")
+        with _located(spec):
+            dec = _instance(spec, f"{owner}-{ref}")
         if spec.type == "MultiDecoder":
             dec.sub_decoders = [
                 self.make_decoder(s, owner) for s in spec.config["subs"]
             ]
-        dec.start(self._context(dec.name, self.route))
+        with _located(spec):
+            dec.start(self._context(dec.name, self.route))
         return dec
 
     def make_encoder(self, ref: str, owner: str) -> Any:
+        """A started encoder instance (errors located at its section)."""
         spec = self.config.plugins[ref]
-        enc = _instance(spec, f"{owner}-{ref}")
-        enc.start(self._context(enc.name))
+        with _located(spec):
+            enc = _instance(spec, f"{owner}-{ref}")
+            enc.start(self._context(enc.name))
         return enc
 
     def _splitter_factory(self, ref: str) -> Any:
@@ -193,7 +218,8 @@ class Pipeline:
             if not ref:
                 continue
             sub = self.config.plugins[ref]
-            _load_script(_instance(sub))
+            with _located(sub):
+                _load_script(_instance(sub))
             refs.extend(sub.config.get("subs") or [])
         if spec.category in ("Filter", "Output"):
             from hekapy.router._matching import compile_matcher
@@ -252,7 +278,10 @@ class Pipeline:
                     self._add_input(spec)
                 else:
                     self._add_routed(spec)
-            except (ConfigError, ValueError, TypeError, OSError) as exc:
+            except ConfigError as exc:
+                located = exc if exc.where else None
+                errors.append(located or ConfigError(str(exc), spec.where))
+            except (ValueError, TypeError, OSError) as exc:
                 errors.append(ConfigError(str(exc), spec.where))
             except Exception as exc:
                 errors.append(
