@@ -93,6 +93,31 @@ local function copy(t)
     end
     return c
 end
+
+-- lupa reads the runtime's global "debug" outside any protected call
+-- each time the host calls into Lua, so a script that put a raising
+-- __index on its globals could bring the whole process down.  Scripts
+-- therefore never see the runtime's own globals: at the end of this
+-- file they become HOST_GLOBALS, an empty table with a locked
+-- metatable, and getfenv hands out the script's globals in its place.
+local HOST_GLOBALS = setmetatable({}, {__metatable = false})
+local raw_getfenv = getfenv
+
+local function safe_getfenv(f)
+    if f == nil then
+        f = 1
+    end
+    if type(f) == "number" and f > 0 then
+        f = f + 1
+    end
+    local env = f == 0 and G or raw_getfenv(f)
+    if env == HOST_GLOBALS then
+        return G
+    end
+    return env
+end
+G.getfenv = safe_getfenv
+
 local BASE = copy(G)
 local BASE_LIBS = {string = copy(string), table = copy(table),
                    math = copy(math)}
@@ -829,5 +854,7 @@ end
 
 E.globals = G
 E.loaded = loaded
+
+setfenv(0, HOST_GLOBALS)
 
 return E
