@@ -91,13 +91,17 @@ cdef class DirectCall(DirectTarget):
     ``on_outcome(r, err)`` receives what the entry point returned when
     it was not 0 (``r``, a tuple), the status and message of an error
     that escaped it (``err``), or a DecodeError raised while reading
-    the record (``r``).  ``on_sample()`` is called every 256 calls.
+    the record (``r``; such records are also counted in ``unread``).
+    ``on_sample()`` is called every 256 calls.  ``thread`` is the
+    ident of the thread that made the last call.
     """
 
     cdef lua_State* L
     cdef int slot
     cdef Routed rec
     cdef public object on_sample
+    cdef public unsigned long thread
+    cdef public Py_ssize_t unread
 
     def __cinit__(self, int slot):
         if not CALL_BOUND or not 0 <= slot < MAX_SLOTS or \
@@ -130,9 +134,11 @@ cdef class DirectCall(DirectTarget):
         if L == NULL:
             return 0
         self.calls += 1
+        self.thread = PyThread_get_thread_ident()
         try:
             _fill(self.slot, rec.src)
         except DecodeError as exc:
+            self.unread += 1
             self.on_outcome(exc, None)
             return 0
         timing = (self.calls & 7) == 1

@@ -10,8 +10,10 @@ way a call can end into a Python outcome: nothing on success,
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import threading
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -36,6 +38,7 @@ from hekapy.sandbox._reader import MessageSource, Reader
 from hekapy.sandbox._writer import WriteFailed, write_message
 
 ERROR_SIZE = 255
+_get_ident = threading.get_ident
 
 DEFAULTS: dict[str, Any] = {
     "filename": "",
@@ -128,6 +131,8 @@ class SandboxHost:
         self._direct: Any = None
         self._register: Any = None
         self._synced = 0
+        self._owner = 0
+        self._peaks = (0, 0)
         self._handlers: dict[bytes, Callable[..., Any]] = {
             b"read_next_field": self._reader.read_next_field,
             b"read_config": self._read_config,
@@ -195,6 +200,7 @@ class SandboxHost:
                                    "memory_limit")
             rt.set_max_memory(self._hard_limit(), total=True)
 
+        self._owner = threading.get_ident()
         r = self._guard(env[b"run_script"], source, chunkname)
         if r != 0:
             raise SandboxError(f"sandbox {self.name!r} failed to load: "
@@ -208,7 +214,7 @@ class SandboxHost:
             if err:
                 raise SandboxError(f"sandbox {self.name!r} failed to load: "
                                    f"restore_global_data {err}")
-        self._sample_memory()
+        self._sample()
 
     def _hard_limit(self) -> int:
         """The allocator's ceiling: the limit plus room for the host."""
@@ -308,7 +314,9 @@ class SandboxHost:
                 if text:
                     reason += f": {text}"
                 raise self._terminate(reason)
-            return int(st) if st == int(st) else -1, text
+            if not math.isfinite(st) or st != int(st):
+                return -1, text
+            return int(st), text
         text = self._reason_text(r)
         if code in ("T", b"T"):
             raise self._terminate(text)
@@ -358,7 +366,7 @@ class SandboxHost:
             return None
         if self._direct is None:
             self._direct = self._register(self._slot)
-            self._direct.on_sample = self._sample_memory
+            self._direct.on_sample = self._sample
             self._synced = 0
         return self._direct
 
@@ -435,6 +443,7 @@ class SandboxHost:
         self._inject_left = self.max_process_inject
         if self._direct is not None:
             self._synced = self._direct.calls
+        self._owner = _get_ident()
         try:
             if self._slot >= 0 and src.__class__ is self._fast_view:
                 r = self._run_with(self._slot, src, self._entry_pm)
@@ -448,11 +457,11 @@ class SandboxHost:
         reader.src = None
         n = self.process_count = self.process_count + 1
         if not n & 0xFF:
-            self._sample_memory()
+            self._sample()
         return r
 
     def _process_outcome(self, r: Any) -> tuple[int, str | None]:
-        self._sample_memory()
+        self._sample()
         return self._outcome("process_message", r)
 
     def _fits(self, size: int) -> bool:
@@ -469,6 +478,7 @@ class SandboxHost:
         """Call the script's ``timer_event(ns)``; termination is sticky."""
         self._check_alive()
         self._calls_synced()
+        self._owner = _get_ident()
         self._pack = None
         self._reader.src = None
         self._inject_left = self.max_timer_inject
@@ -477,7 +487,7 @@ class SandboxHost:
             r = self._guard(self._entry_te, float(ns))
         finally:
             self._in_timer = False
-        self._sample_memory()
+        self._sample()
         if r != 0:
             self._outcome("timer_event", r)
 
@@ -490,30 +500,33 @@ class SandboxHost:
         error or a failing top level; nothing is written.
         """
         self._load_sandbox()
-        self._close_direct()
-        self._direct = self._register = None
-        self._env = None
-        self._entry_pm = None
-        self._runtime = None
-        if self._slot >= 0:
-            self._release_slot()
-            self._slot = -1
+        self._drop_runtime()
 
     def stop(self) -> None:
         """Write the state file (``preserve_data``) and drop the runtime."""
         if self._env is None:
             return
-        self._peaks = (int(self._state[b"ins_max"]),
-                       int(self._state[b"out_max"]))
+        self._sample()
         try:
             if self.config["preserve_data"] and self._dead is None:
                 _state.save(self, self._state_path())
         finally:
             self._lift_memory_limit()
-        self._close_direct()
-        self._direct = self._register = None
-        self._env = None
-        self._entry_pm = None
+        self._drop_runtime()
+
+    def _drop_runtime(self) -> None:
+        """Let go of every Lua object, so the runtime is freed."""
+        d = self._direct
+        if d is not None:
+            d.close()
+            self.process_count = self.calls_made
+            self._direct = None
+        self._register = None
+        self._env = self._state = None
+        self._entry_pm = self._entry_te = None
+        self._reader.oom = None
+        self._reader.src = None
+        self._json.null = None
         self._runtime = None
         if self._slot >= 0:
             self._release_slot()
@@ -522,6 +535,7 @@ class SandboxHost:
     # -- statistics -------------------------------------------------------
 
     def _sample_memory(self) -> None:
+        # Safe from any thread: lupa keeps the count outside Lua.
         rt = getattr(self, "_runtime", None)
         if rt is None:
             return
@@ -529,19 +543,36 @@ class SandboxHost:
         if used > self._max_memory:
             self._max_memory = used
 
+    def _sample(self) -> None:
+        """Memory and the peaks kept in Lua; only where Lua may run."""
+        state = self._state if self._env is not None else None
+        if state is not None:
+            # Read before memory is sampled: reading allocates a little.
+            self._peaks = (int(state[b"ins_max"]), int(state[b"out_max"]))
+        self._sample_memory()
+
+    def _mine(self) -> bool:
+        # Whether this thread may touch the Lua state now: no other
+        # thread has been calling the sandbox.
+        me = _get_ident()
+        d = self._direct
+        if d is not None and d.calls and d.thread != me:
+            return False
+        return self._owner in (0, me)
+
     @property
     def stats(self) -> dict[str, int]:
         """Usage counters as Heka reported them for a sandbox.
 
         ``max_memory`` is sampled after calls, ``max_instructions`` is
-        counted in steps of up to 1000 instructions.
+        counted in steps of up to 1000 instructions.  Read from a thread
+        other than the one running the sandbox, the two peaks are those
+        sampled last (every 256 calls, after failures and timer events)
+        rather than read from Lua, which that thread may be running.
         """
-        state = self._state if self._env is not None else None
-        if state:
-            # Kept, so the peaks still show after the sandbox stopped.
-            # Read before memory is sampled: reading allocates a little.
-            self._peaks = (int(state[b"ins_max"]), int(state[b"out_max"]))
-        peaks = getattr(self, "_peaks", (0, 0))
+        if self._mine():
+            self._sample()
+        peaks = self._peaks
         self._sample_memory()
         rt = getattr(self, "_runtime", None)
         return {
@@ -558,7 +589,10 @@ class SandboxHost:
     def calls_made(self) -> int:
         """process_message calls so far, from Python and from C."""
         d = self._direct
-        return self.process_count + (d.calls if d is not None else 0)
+        if d is None:
+            return self.process_count
+        direct: int = d.calls - d.unread
+        return self.process_count + direct
 
     # -- callbacks from Lua ---------------------------------------------------
 
