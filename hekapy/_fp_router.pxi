@@ -13,11 +13,12 @@
 # ``direct``, when given, holds one entry per matcher: a DirectTarget
 # (_fp_direct.pxi) the loop serves itself, or None.  Every matcher is
 # evaluated first; then the active targets run in matcher order and the
-# remaining hits go to ``deliver`` in one list.  The bytes copy is made
-# only when deliver or a target's Python callback needs it.  When
+# other hits go to ``deliver`` (with a fifth argument: whether to route
+# injected messages afterwards), in matcher order.  The bytes copy is
+# made only when deliver or a target's Python callback needs it.  When
 # ``pending`` (the router's queue of injected messages) is not empty
-# after the direct calls, deliver is called even with no hits left, so
-# that what they injected is routed before the next record.
+# after the last target, deliver is called even with no hits left, so
+# that what was injected is routed before the next record.
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
@@ -47,6 +48,10 @@ cdef int _program_hit_array(MatchProgram prog, MessageView view,
 
 cdef int _dispatch(Routed rec, tuple direct, int* hits, int nh,
                    object pending, object deliver, object signer) except -1:
+    # Hits are served in matcher order: a run of Python hits goes to
+    # deliver (asked not to route injected messages yet) before the next
+    # direct target, so plugins inject in the order the Python path
+    # would have them inject.
     cdef int i, k
     cdef object d
     cdef list rest = None
@@ -54,6 +59,10 @@ cdef int _dispatch(Routed rec, tuple direct, int* hits, int nh,
         k = hits[i]
         d = direct[k]
         if d is not None and (<DirectTarget>d).active:
+            if rest is not None:
+                rec.materialize()
+                deliver(rec.raw, signer, rest, rec.view, False)
+                rest = None
             (<DirectTarget>d).run(rec)
         else:
             if rest is None:
@@ -62,7 +71,7 @@ cdef int _dispatch(Routed rec, tuple direct, int* hits, int nh,
     if rest is not None or pending:
         rec.materialize()
         deliver(rec.raw, signer, rest if rest is not None else [],
-                rec.view)
+                rec.view, True)
     return 0
 
 

@@ -387,8 +387,11 @@ class Router(AsyncDriver):
         signer: str | None,
         hits: list[int],
         view: MessageView | None = None,
+        flush: bool = True,
     ) -> None:
         # The body of _put, inlined: this runs for every wanted record.
+        # ``flush`` False leaves injected messages queued: the compiled
+        # loop has more plugins to serve this record first.
         pack = Pack(raw, signer, 0, view)
         blocked = None
         for i in hits:
@@ -408,7 +411,7 @@ class Router(AsyncDriver):
         if blocked:
             for r in blocked:
                 r.put_wait(pack)
-        if self._pending:
+        if flush and self._pending:
             self._route_pending()
 
     def _route(self, pack: Pack) -> list[Runner] | None:
