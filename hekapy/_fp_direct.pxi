@@ -9,6 +9,7 @@
 # its counters into the report.
 
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+from cpython.pythread cimport PyThread_get_thread_ident
 
 
 cdef inline long long _now_ns() noexcept nogil:
@@ -62,16 +63,16 @@ cdef class FrameSink(DirectTarget):
     """Collects delivered records as a Heka framed stream, unsigned.
 
     ``take()`` returns the bytes collected and their record count and
-    empties the sink.  A record longer than ``max_size`` (when not 0)
-    is not framed here: ``on_outcome(raw, view)`` gets it instead, so
-    the output's own path can judge it.
+    empties the sink.  A record longer than ``max_size`` (when not
+    negative) is not framed here: ``on_outcome(raw, view)`` gets it
+    instead, so the output's own path can judge it.
     """
 
     cdef Out buf
     cdef public Py_ssize_t pending
     cdef public Py_ssize_t max_size
 
-    def __cinit__(self, Py_ssize_t max_size=0):
+    def __cinit__(self, Py_ssize_t max_size=-1):
         self.active = True
         self.max_size = max_size
 
@@ -82,7 +83,7 @@ cdef class FrameSink(DirectTarget):
         cdef unsigned char head[16]
         cdef int k = 2
         cdef uint64_t v = <uint64_t>rec.length
-        if self.max_size and rec.length > self.max_size:
+        if self.max_size >= 0 and rec.length > self.max_size:
             rec.materialize()
             self.on_outcome(rec.raw, rec.view)
             return 0

@@ -236,6 +236,7 @@ class Runner:
 
     def _sink_fallback(self, raw: bytes, view: Any) -> None:
         # A record the FrameSink would not frame: the plugin's own path.
+        self.matched += 1
         self.process(Pack(raw, None, 0, view))
 
     def flush_sink(self) -> None:

@@ -120,13 +120,15 @@ class FileOutput(EncodingOutput):
         :meth:`write_frames` after each chunk it routes.
         """
         from hekapy._impl import impl
+        from hekapy.plugins.encoders import ProtobufEncoder
 
         sink_type = getattr(impl, "FrameSink", None)
         if sink_type is None or not self.framing:
             return None
-        if type(self._ensure_encoder()).__name__ != "ProtobufEncoder":
+        if type(self._ensure_encoder()) is not ProtobufEncoder:
             return None
-        self._sink = sink_type(self.max_message_size or 0)
+        limit = self.max_message_size
+        self._sink = sink_type(-1 if limit is None else limit)
         return self._sink
 
     def process_message(self, pack: Pack) -> None:
