@@ -13,8 +13,8 @@
 # the end (common log format) or "referer" "agent" and any text.  Tokens
 # are runs of non-blank bytes separated by one or more spaces; a quoted
 # part may hold backslash escapes.  Numbers of more than 18 digits are
-# not taken as numbers (the field is left out), and a time past the year
-# 2262 does not fit a Timestamp (the original's is kept).
+# not taken as numbers (the field is left out), and a time outside the
+# years 1677 to 2262 does not fit a Timestamp (the original's is kept).
 
 cdef enum:
     RANDOM_POOL = 4096
@@ -220,7 +220,7 @@ cdef int _clf_time(Piece t, long long* out) noexcept nogil:
     secs = days * 86400 + hh * 3600 + mm * 60 + ss
     secs -= (-1 if neg else 1) * (oh * 3600 + om * 60)
     ns = <double>secs * 1e9
-    if ns <= -9.2e18 or ns >= 9.2e18:
+    if ns < -9.223372036854775808e18 or ns >= 9.223372036854775808e18:
         return 0
     out[0] = <long long>ns
     return 1

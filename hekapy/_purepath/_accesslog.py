@@ -69,7 +69,7 @@ def _clf_time(text: bytes) -> int | None:
     secs = (_days_since_epoch(int(y), month, day) * 86400 + hour * 3600
             + minute * 60 + sec - offset)
     ns = float(secs) * 1e9
-    if not -9.2e18 < ns < 9.2e18:
+    if not -9.223372036854775808e18 <= ns < 9.223372036854775808e18:
         return None
     return int(ns)
 
