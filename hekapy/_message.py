@@ -43,6 +43,12 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+def _header_utf8(name: str, text: object) -> bytes:
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be a str, got {type(text).__name__}")
+    return _utf8(text)
+
+
 def _value_type_of(value: Value) -> int:
     if isinstance(value, bool):
         return BOOL
@@ -388,19 +394,22 @@ class Message:
         for num in (3, 4):
             text = getattr(self, _TEXT_HEADERS[num])
             if text is not None:
-                out.append(w.length_delimited(num, _utf8(text)))
+                out.append(w.length_delimited(
+                    num, _header_utf8(_TEXT_HEADERS[num], text)))
         if self.severity is not None:
             _in_range("severity", self.severity, INT32)
             out.append(b"\x28" + w.int32_varint(self.severity))
         for num in (6, 7):
             text = getattr(self, _TEXT_HEADERS[num])
             if text is not None:
-                out.append(w.length_delimited(num, _utf8(text)))
+                out.append(w.length_delimited(
+                    num, _header_utf8(_TEXT_HEADERS[num], text)))
         if self.pid is not None:
             _in_range("pid", self.pid, INT32)
             out.append(b"\x40" + w.int32_varint(self.pid))
         if self.hostname is not None:
-            out.append(w.length_delimited(9, _utf8(self.hostname)))
+            out.append(w.length_delimited(
+                9, _header_utf8("hostname", self.hostname)))
         out.extend(w.length_delimited(10, f.encode()) for f in self.fields)
         out.append(self._unknown)
         return b"".join(out)

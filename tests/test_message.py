@@ -139,3 +139,11 @@ def test_new_stamps_like_heka() -> None:
     m = Message.new(type="t")
     assert len(m.uuid or b"") == 16 and m.severity == 7
     assert m.timestamp and m.timestamp > 1_600_000_000 * 10**9
+
+
+@pytest.mark.parametrize("header", ["type", "logger", "payload",
+                                    "env_version", "hostname"])
+def test_a_text_header_given_bytes_is_refused_by_name(header: str) -> None:
+    m = Message.new(**{header: b"x"})
+    with pytest.raises(TypeError, match=f"{header} must be a str, got bytes"):
+        m.encode()
