@@ -342,21 +342,19 @@ def test_terminated_slots_are_reused_by_new_filters(via: str) -> None:
     assert len(names) == sum(i % 7 for i in range(40))
 
 
-# -- confirmed bugs -----------------------------------------------------
+# -- order, counts, threads, globals, freed runtimes ---------------------
 
 
 class Echo(Filter):
     """A Python filter that injects a note for every message."""
 
     def process_message(self, pack: Pack) -> None:
-        self.context.inject(Message.new(type="py",
-                                        payload=pack.view.payload))
+        payload = pack.view.payload
+        self.context.inject(Message.new(
+            type="py", payload=None if payload is None else payload.decode()))
 
 
 @needs_direct
-@pytest.mark.xfail(strict=True, reason=(
-    "route_chunk runs every direct target before the Python runners, so "
-    "a Lua filter added after a Python filter injects first under feed"))
 def test_python_then_lua_filter_inject_in_routing_order() -> None:
     lua = """
     function process_message()
@@ -381,9 +379,6 @@ def test_python_then_lua_filter_inject_in_routing_order() -> None:
 
 
 @needs_direct
-@pytest.mark.xfail(strict=True, reason=(
-    "SandboxHost.stop drops the DirectCall, and calls_made with it, so "
-    "stats['process_count'] forgets the calls made from C"))
 @pytest.mark.parametrize("end", ["terminate", "close"])
 def test_process_count_survives_the_end_of_the_sandbox(end: str) -> None:
     lua = """
@@ -408,9 +403,6 @@ def test_process_count_survives_the_end_of_the_sandbox(end: str) -> None:
 
 
 @needs_direct
-@pytest.mark.xfail(strict=True, reason=(
-    "DirectCall counts a record whose fields do not decode as a call; "
-    "the Python path does not count it in process_count"))
 def test_broken_fields_count_the_same_either_way() -> None:
     good = [msg(n).encode() for n in range(3)]
     broken = Message.new(type="t", payload="x").encode() + (
@@ -433,9 +425,6 @@ def test_broken_fields_count_the_same_either_way() -> None:
     assert counts["feed"] == counts["inject"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "SandboxHost._outcome converts the status with int(): NaN and -inf "
-    "raise in Python and are logged as a crash of the plugin"))
 @pytest.mark.parametrize("via", VIAS)
 @pytest.mark.parametrize("status", ["0/0", "-1/0"])
 def test_non_finite_status_is_a_plain_failure(
@@ -500,10 +489,6 @@ print("done" if not errors else "broken")
 
 
 @needs_direct
-@pytest.mark.xfail(strict=True, reason=(
-    "DirectCall runs lua_pcall without lupa's lock while a lupa read of "
-    "the same state from another thread releases the GIL: the Lua stack "
-    "is shared by two threads"))
 def test_report_from_another_thread_while_feeding() -> None:
     res = run_child(REPORT_RACE)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -535,10 +520,6 @@ print("alive")
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lupa looks up the global 'debug' unprotected on each call into "
-    "Lua; the sandbox leaves _G's metatable to the script, so an "
-    "__index that raises makes Lua panic and exit the process"))
 @pytest.mark.parametrize("where", ["load", "feed", "inject"])
 def test_a_trap_on_globals_does_not_kill_the_process(where: str) -> None:
     res = run_child(GLOBALS_TRAP.replace("sys.argv[1]", repr(where)))
@@ -551,9 +532,6 @@ def lua_runtimes() -> int:
     return sum(type(o).__name__ == "LuaRuntime" for o in gc.get_objects())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a terminated plugin stays in the report, and SandboxHost.stop keeps "
-    "_state and _entry_te: the whole Lua runtime stays allocated"))
 @pytest.mark.parametrize("via", VIAS)
 def test_a_terminated_sandbox_frees_its_runtime(via: str) -> None:
     before = lua_runtimes()

@@ -175,9 +175,6 @@ def test_file_written_before_remove_and_nothing_after(tmp_path: Path,
 
 
 @pytest.mark.skipif(not SINKS, reason="no FrameSink without the extension")
-@pytest.mark.xfail(strict=True, reason=(
-    "a record over max_message_size leaves the FrameSink through "
-    "Runner._sink_fallback, which counts it processed but not matched"))
 def test_oversized_records_are_counted_as_matched(tmp_path: Path) -> None:
     small = Message.new(type="t", payload="x").encode()
     big = Message.new(type="t", payload="y" * 5000).encode()
@@ -201,9 +198,6 @@ class ProtobufEncoder(Encoder):
 
 
 @pytest.mark.skipif(not SINKS, reason="no FrameSink without the extension")
-@pytest.mark.xfail(strict=True, reason=(
-    "FileOutput.direct_target recognises the ProtobufEncoder by class "
-    "name, so under feed another encoder of that name is never called"))
 def test_an_encoder_named_like_the_builtin_is_still_called(
     tmp_path: Path,
 ) -> None:
