@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_router_direct import VIAS, msg, send
 
-from hekapy import Field, Message, Pack, Router, frame
+from hekapy import Message, Pack, Router, frame
 from hekapy.plugins import Filter, Output
 from hekapy.sandbox import SandboxFilter
 
 ROOT = Path(__file__).resolve().parent.parent
-VIAS = ["feed", "inject"]
 
 
 def _direct_calls() -> bool:
@@ -49,20 +49,6 @@ class Collect(Output):
 
     def process_message(self, pack: Pack) -> None:
         self.got.append(pack.raw)
-
-
-def msg(n: int) -> Message:
-    return Message.new(type="t", payload=str(n),
-                       fields=[Field("n", n), Field("half", n / 2)])
-
-
-def send(r: Router, via: str, messages: list[Message]) -> None:
-    if via == "feed":
-        r.feed(b"".join(frame(m.encode()) for m in messages))
-    else:
-        for m in messages:
-            r.inject(m)
-    r.drain()
 
 
 def shape(raw: bytes) -> tuple[Any, ...]:
