@@ -190,3 +190,16 @@ def test_public_names_are_the_chosen_twin() -> None:
     from hekapy import _impl
 
     assert hekapy.StreamReader is _impl.impl.StreamReader
+
+
+def test_a_chunk_fed_while_one_is_scanned_is_refused(impl) -> None:
+    reader = impl.StreamReader()
+    data = frame(b"\x1a\x01a") + frame(b"\x1a\x01b")
+    views = reader.iter_views(data, impl.MessageView(b"\x1a\x01x"))
+    first = next(views)
+    assert first.type == b"a"
+    with pytest.raises(RuntimeError, match="already scanning"):
+        reader.feed(frame(b"\x1a\x01c"))
+    assert [v.type for v in views] == [b"b"]
+    assert [r.message for r in reader.feed(frame(b"\x1a\x01c"))] == [
+        b"\x1a\x01c"]

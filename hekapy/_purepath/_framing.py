@@ -137,6 +137,7 @@ class StreamReader:
         self.counters = dict.fromkeys(_COUNTERS, 0)
         self.last_signer: str | None = None
         self.last_offset = 0
+        self._active = False
 
     @property
     def buffered(self) -> int:
@@ -171,6 +172,11 @@ class StreamReader:
     def _records(self, data: bytes) -> Iterator[Record]:
         # Consumed bytes leave the buffer when the iteration ends, however
         # it ends, so nothing after the last record handed out is lost.
+        # A chunk fed while another is being scanned (from a consumer of
+        # this very iteration) is refused, as the compiled reader does.
+        if self._active:
+            raise RuntimeError("StreamReader is already scanning a chunk")
+        self._active = True
         self.counters["bytes"] += len(data)
         buf = self._buf
         buf += data
@@ -186,6 +192,7 @@ class StreamReader:
         finally:
             del buf[:pos]
             self._base += pos
+            self._active = False
 
     def _next(self, buf: bytearray, pos: int) -> tuple[Record | None, int]:
         # The next acceptable record from pos, and the position after it;
