@@ -15,8 +15,9 @@ import pytest
 
 from hekapy.daemon import config as cfg
 from hekapy.daemon import registry
+from hekapy.plugins._builtin import BUILTIN
 
-TYPES = sorted(t for t in registry.BUILTIN if not t.startswith("Sandbox"))
+TYPES = sorted(t for t in BUILTIN if not t.startswith("Sandbox"))
 
 
 def _schema(type_name: str) -> dict[str, Any]:

@@ -125,3 +125,30 @@ def test_entry_point_plugins_are_found_by_type_name(
     assert "ThirdPartyOutput" in plugins.available()
     with pytest.raises(TypeError, match="'fake:NotAPlugin'"):
         plugins.lookup("NotAPlugin")
+
+
+@pytest.mark.parametrize(
+    ("name", "module"),
+    [("FileOutput", "hekapy.plugins.outputs.file"),
+     ("AccessLogDecoder", "hekapy.plugins.decoders.accesslog"),
+     ("PayloadEncoder", "hekapy.plugins.encoders")],
+)
+def test_lookup_finds_built_in_types(name: str, module: str) -> None:
+    cls = plugins.lookup(name)
+    assert cls is not None
+    assert (cls.__name__, cls.__module__) == (name, module)
+    assert name in plugins.available()
+
+
+def test_an_output_made_in_python_uses_the_encoder_it_names(
+    tmp_path: Any,
+) -> None:
+    from hekapy.plugins.outputs.file import FileOutput
+
+    path = tmp_path / "out.txt"
+    out = FileOutput("o", {"path": str(path), "encoder": "PayloadEncoder"})
+    out.start(PluginContext("o", lambda m: None))
+    out.process_message(Pack(Message.new(type="t", payload="hi").encode()))
+    out.stop()
+    assert path.read_text() == "hi\n"
+    assert out.direct_target() is None

@@ -19,10 +19,13 @@ group (a distribution declares ``MyOutput = "pkg.mod:MyOutput"``).
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from hekapy.plugins._builtin import BUILTIN
 
 if TYPE_CHECKING:
     from hekapy._message import Message
@@ -205,15 +208,21 @@ def register(type_name: str, cls: type[Plugin]) -> None:
 
 
 def lookup(type_name: str) -> type[Plugin] | None:
-    """The class registered as ``type_name``, or None.
+    """The plugin class known as ``type_name``, or None.
 
-    Looks at :func:`register` calls first, then at the entry points of
-    the ``hekapy.plugins`` group.  Import errors of an entry point
-    propagate.
+    Looks at :func:`register` calls first, then at hekapy's built-in
+    types (``FileOutput``, ``AccessLogDecoder``, ...), then at the entry
+    points of the ``hekapy.plugins`` group.  Import errors propagate.
     """
     cls = _registered.get(type_name)
     if cls is not None:
         return cls
+    target = BUILTIN.get(type_name)
+    if target is not None:
+        module, _, attr = target.partition(":")
+        found: type[Plugin] = getattr(
+            importlib.import_module(module), attr)
+        return found
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == type_name:
             loaded = ep.load()
@@ -227,8 +236,8 @@ def lookup(type_name: str) -> type[Plugin] | None:
 
 
 def available() -> list[str]:
-    """Names of the registered and entry-point plugin types."""
-    names = set(_registered)
+    """Names of the registered, built-in and entry-point plugin types."""
+    names = set(_registered) | set(BUILTIN)
     names.update(
         ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)
     )

@@ -15,7 +15,8 @@ class EncodingOutput(Output):
 
     ``encoder`` is an :class:`hekapy.plugins.Encoder` instance, attached
     by the daemon (the TOML ``encoder`` key) or given by an embedding
-    program; without one the class's ``default_encoder`` type is used.
+    program; without one, an encoder of the type the ``encoder`` setting
+    names is made, or of the class's ``default_encoder`` type.
     ``use_framing`` wraps each encoded message in a Heka record; when
     unset it is on exactly when the encoder is a ProtobufEncoder.
     """
@@ -30,12 +31,15 @@ class EncodingOutput(Output):
         self.max_message_size: int | None = None
 
     def _ensure_encoder(self) -> Encoder:
+        # Without an attached encoder, the ``encoder`` setting names an
+        # encoder type (the daemon attaches the section's instance).
         enc = self.encoder
         if enc is None:
             from hekapy.daemon import registry
 
-            cls = registry.lookup(self.default_encoder)
-            enc = self.encoder = cls(f"{self.name}-{self.default_encoder}")
+            name = self.config.get("encoder") or self.default_encoder
+            cls = registry.lookup(name)
+            enc = self.encoder = cls(f"{self.name}-{name}")
         return enc
 
     @property
