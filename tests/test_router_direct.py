@@ -329,3 +329,22 @@ def test_a_signer_filter_still_gets_only_signed_messages(via: str) -> None:
     send(r, via, [msg(n) for n in range(3)])
     assert r.report()["plugins"]["sum"]["processed"] == 0
     r.close()
+
+
+def test_what_feed_cannot_route_is_counted_and_said(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    good = frame(msg(1).encode())
+    r = Router()
+    r.add_filter(sandbox("sum", SUM), "TRUE")
+    with caplog.at_level(logging.WARNING, logger="hekapy.router"):
+        r.feed(b"junk" + good + b"more junk" + good[:10])
+        rep = r.report()["router"]
+        r.close()
+    assert rep["framing"]["garbage_bytes"] == 13
+    assert rep["framing"]["records"] == 1
+    assert rep["buffered_bytes"] == 10
+    said = [rec.getMessage() for rec in caplog.records]
+    assert "feed dropped 13 garbage bytes" in said
+    assert any("10 bytes of an unfinished record" in s for s in said)
+    assert r.report_message().payload

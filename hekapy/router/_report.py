@@ -75,6 +75,8 @@ def build_report(
             "uptime_seconds": time.time() - router.started,
             "terminations": list(router.terminations),
             "plugins": len(plugins),
+            "framing": dict(router._reader.counters),
+            "buffered_bytes": router._reader.buffered,
         },
         "plugins": plugins,
     }

@@ -50,6 +50,7 @@ if _route_chunk is None:
     from hekapy._purepath._router import route_chunk as _route_chunk
 
 _TICK_EVERY = 256
+_DROPS = ("garbage_bytes", "bad_headers", "oversized", "auth_failures")
 
 
 class Router(AsyncDriver):
@@ -353,6 +354,7 @@ class Router(AsyncDriver):
             raise ValueError("router is closed")
         with self._route_lock:
             table = self._table
+            drops = self._framing_drops()
             try:
                 n: int = _route_chunk(
                     self._reader,
@@ -367,6 +369,7 @@ class Router(AsyncDriver):
             finally:
                 for r in table.sinks:
                     r.flush_sink()
+                self._report_drops(drops)
             self.routed += n
             if self._pending:
                 self._route_pending()
@@ -378,7 +381,21 @@ class Router(AsyncDriver):
 
     def _reject(self, exc: DecodeError) -> None:
         self.decode_failures += 1
-        log.warning("message not routed: %s", exc)
+        log.warning("message dropped, it does not decode: %s", exc)
+
+    def _framing_drops(self) -> tuple[int, ...]:
+        c = self._reader.counters
+        return tuple(c[k] for k in _DROPS)
+
+    def _report_drops(self, before: tuple[int, ...]) -> None:
+        # What feed's framing threw away, said as it happens (counted in
+        # report()["router"]["framing"]).
+        now = self._framing_drops()
+        parts = [f"{n - b} {k.replace('_', ' ')}"
+                 for k, n, b in zip(_DROPS, now, before, strict=True)
+                 if n > b]
+        if parts:
+            log.warning("feed dropped %s", ", ".join(parts))
 
     def _deliver(
         self,
@@ -421,7 +438,7 @@ class Router(AsyncDriver):
             hits = table.hits(pack.view)
         except DecodeError as exc:
             self.decode_failures += 1
-            log.warning("message not routed: %s", exc)
+            log.warning("message dropped, it does not decode: %s", exc)
             return None
         return self._put(pack, hits, table.runners)
 
@@ -562,6 +579,13 @@ class Router(AsyncDriver):
             return
         self._stop_requested = True
         self.drain()
+        left = self._reader.buffered
+        if left:
+            log.warning(
+                "%d bytes of an unfinished record fed to the router were "
+                "dropped at close",
+                left,
+            )
         with self._route_lock:
             for r in self._runners():
                 r.stop(r.final_timer)
