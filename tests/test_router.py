@@ -429,7 +429,7 @@ def test_undecodable_bytes_are_counted_not_routed(
     r.drain()
     assert r.report()["router"]["decode_failures"] == 1
     assert len(out.got) == 1
-    assert "not routed" in caplog.records[0].getMessage()
+    assert "does not decode" in caplog.records[0].getMessage()
 
 
 def test_timers_fire_and_final_timer_on_close() -> None:
