@@ -122,3 +122,11 @@ def test_missing_file(tmp_path: Path) -> None:
     res = cat(str(tmp_path / "nope"))
     assert res.returncode == 1
     assert b"No such file or directory" in res.stderr
+
+
+def test_txt_shows_the_default_severity_when_absent(tmp_path: Path) -> None:
+    from hekapy.cli.cat import format_txt
+
+    text = format_txt(Message(type="t"), 0, None)
+    assert ":Severity: 7\n" in text
+    assert ":Severity: 3\n" in format_txt(Message(severity=3), 0, None)

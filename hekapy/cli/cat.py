@@ -97,6 +97,8 @@ def format_txt(m: Message, offset: int, signer: str | None) -> str:
                         ("EnvVersion", "env_version"), ("Pid", "pid"),
                         ("Hostname", "hostname")):
         value = getattr(m, attr)
+        if value is None and attr == "severity":
+            value = 7  # Heka's default, as heka-cat shows it
         lines.append(f":{label}: {'' if value is None else _text(value)}")
     lines.append(":Fields:")
     for f in m.fields:
