@@ -227,3 +227,35 @@ def test_outsider_attacks_end_in_termination_or_nothing() -> None:
             f.process_message(sample())
         assert "nil value" in ei.value.reason or "not found" in \
             ei.value.reason, ei.value.reason
+
+
+def test_the_thread_environment_cannot_be_replaced() -> None:
+    # setfenv(0, t) would swap the runtime's own globals, which the host
+    # reads outside any protected call.
+    assert returns(
+        "select(2, pcall(setfenv, 0, {})) == "
+        "\"setfenv cannot change the thread's environment\""
+        " and getfenv(0) == _G and getfenv() == _G") == "true|true"
+
+
+def test_setfenv_and_getfenv_levels_name_the_callers() -> None:
+    f, c = filter_("""
+    local function probe()
+        return getfenv(1) == _G, getfenv(2) == _G
+    end
+    function process_message()
+        local own = {inject_payload = inject_payload, tostring = tostring}
+        local a, b = probe()
+        setfenv(1, own)
+        inject_payload("txt", "", tostring(a), tostring(b),
+                       tostring(getfenv == nil))
+        return 0
+    end""")
+    f.process_message(sample())
+    assert c.messages[0].payload == "truetruetrue"
+
+
+@pytest.mark.parametrize("body", ["while true do end", "error('x')"])
+def test_a_trap_on_globals_does_not_stall_loading(body: str) -> None:
+    with pytest.raises(SandboxError, match="process_message"):
+        filter_("setmetatable(_G, {__index = function() " + body + " end})")

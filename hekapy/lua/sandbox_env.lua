@@ -101,7 +101,7 @@ end
 -- file they become HOST_GLOBALS, an empty table with a locked
 -- metatable, and getfenv hands out the script's globals in its place.
 local HOST_GLOBALS = setmetatable({}, {__metatable = false})
-local raw_getfenv = getfenv
+local raw_getfenv, raw_setfenv = getfenv, setfenv
 
 local function safe_getfenv(f)
     if f == nil then
@@ -117,6 +117,18 @@ local function safe_getfenv(f)
     return env
 end
 G.getfenv = safe_getfenv
+
+-- setfenv(0, t) would replace the runtime's own globals: refused.
+local function safe_setfenv(f, env)
+    if f == 0 then
+        error("setfenv cannot change the thread's environment", 2)
+    end
+    if type(f) == "number" and f > 0 then
+        f = f + 1
+    end
+    return raw_setfenv(f, env)
+end
+G.setfenv = safe_setfenv
 
 local BASE = copy(G)
 local BASE_LIBS = {string = copy(string), table = copy(table),
@@ -854,6 +866,12 @@ end
 
 E.globals = G
 E.loaded = loaded
+
+-- Whether the script defines the global function ``name``; read raw, so
+-- a metatable the script put on its globals runs no code here.
+function E.defines(name)
+    return type(rawget(G, name)) == "function"
+end
 
 setfenv(0, HOST_GLOBALS)
 

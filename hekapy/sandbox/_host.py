@@ -205,8 +205,7 @@ class SandboxHost:
         if r != 0:
             raise SandboxError(f"sandbox {self.name!r} failed to load: "
                                f"{self._reason_text(r)}")
-        fn = env[b"globals"][b"process_message"]
-        if _lupa.lua_type(fn) != "function":
+        if not env[b"defines"](b"process_message"):
             raise SandboxError(f"sandbox {self.name!r} failed to load: "
                                "process_message() function was not found")
         if cfg["preserve_data"]:
