@@ -9,7 +9,16 @@
 # its counters into the report.
 
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
-from cpython.pythread cimport PyThread_get_thread_ident
+from cpython.pythread cimport (
+    NOWAIT_LOCK,
+    WAIT_LOCK,
+    PyThread_acquire_lock,
+    PyThread_allocate_lock,
+    PyThread_free_lock,
+    PyThread_get_thread_ident,
+    PyThread_release_lock,
+    PyThread_type_lock,
+)
 
 
 cdef inline long long _now_ns() noexcept nogil:

@@ -17,11 +17,15 @@
 # The entry point is registered by the sandbox itself: Lua calls the C
 # function luaopen_hekapy_direct(slot, fn) loaded from this module, which
 # records the calling lua_State and keeps fn in the Lua registry under
-# the slot's address.  Nothing here takes lupa's runtime lock; a
-# DirectCall is only used by the thread that routes, which is the only
-# thread that calls into that sandbox (inline plugins), and it keeps
-# the GIL for the whole call, so a lupa table read from another thread
-# (statistics) runs only while the script waits in a Python callback.
+# the slot's address.
+#
+# Threads.  The script runs with the GIL released, as it does through
+# lupa, so other Python threads go on meanwhile.  lupa's own runtime
+# lock is not taken (lupa does not export it); instead a DirectCall has
+# a lock of its own, held for the whole call, and the host holds it
+# (``with direct:``) whenever another thread may read the same runtime
+# through lupa, for statistics.  Calls themselves come from the thread
+# that routes, serialised by the router.
 
 cdef struct LuaCallApi:
     int (*pcall)(lua_State*, int, int, int) noexcept nogil
@@ -34,6 +38,11 @@ cdef bint CALL_BOUND = False
 cdef enum:
     LUA_REGISTRYINDEX = -10000
     LUA_ERRMEM = 4
+    # One call in 8 is timed, memory is sampled every 256 calls, as on
+    # the Python path (TIME_EVERY in router/_runner.py, the sampling in
+    # sandbox/_host.py).
+    TIME_MASK = 7
+    SAMPLE_MASK = 0xFF
 
 cdef lua_State* SLOT_STATE[MAX_SLOTS]
 
@@ -99,6 +108,9 @@ cdef class DirectCall(DirectTarget):
     cdef lua_State* L
     cdef int slot
     cdef Routed rec
+    cdef PyThread_type_lock lock
+    cdef unsigned long holder
+    cdef int depth
     cdef public object on_sample
     cdef public unsigned long thread
     cdef public Py_ssize_t unread
@@ -107,9 +119,42 @@ cdef class DirectCall(DirectTarget):
         if not CALL_BOUND or not 0 <= slot < MAX_SLOTS or \
                 SLOT_STATE[slot] == NULL:
             raise ValueError(f"slot {slot} has no registered entry point")
+        self.lock = PyThread_allocate_lock()
+        if self.lock == NULL:
+            raise MemoryError()
         self.L = SLOT_STATE[slot]
         self.slot = slot
         self.active = True
+
+    def __dealloc__(self):
+        if self.lock != NULL:
+            PyThread_free_lock(self.lock)
+
+    cdef void _acquire(self):
+        # Reentrant for the thread that holds it; waits without the GIL.
+        cdef unsigned long me = PyThread_get_thread_ident()
+        if self.depth and self.holder == me:
+            self.depth += 1
+            return
+        if not PyThread_acquire_lock(self.lock, NOWAIT_LOCK):
+            with nogil:
+                PyThread_acquire_lock(self.lock, WAIT_LOCK)
+        self.holder = me
+        self.depth = 1
+
+    cdef void _release(self):
+        self.depth -= 1
+        if self.depth == 0:
+            self.holder = 0
+            PyThread_release_lock(self.lock)
+
+    def __enter__(self):
+        self._acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self._release()
+        return False
 
     def close(self):
         """Never call the entry point again (its runtime is going)."""
@@ -141,27 +186,34 @@ cdef class DirectCall(DirectTarget):
             self.unread += 1
             self.on_outcome(exc, None)
             return 0
-        timing = (self.calls & 7) == 1
+        timing = (self.calls & TIME_MASK) == 1
         if timing:
             t0 = _now_ns()
+        self._acquire()
         self.rec = rec
         top = LUA.gettop(L)
-        LUA3.pushlightuserdata(L, <void*>&SLOTS[self.slot])
-        LUA2.rawget(L, LUA_REGISTRYINDEX)
-        status = LUA3.pcall(L, 0, 3, 0)
-        SLOTS[self.slot].active = 0
-        if status != 0:
-            err = (status, _lua_value(L, -1))
-        elif not (LUA.type(L, -3) == LUA_TNUMBER and
-                  LUA2.tonumber(L, -3) == 0):
-            r = (_lua_value(L, -3), _lua_value(L, -2), _lua_value(L, -1))
-        LUA2.settop(L, top)
-        self.rec = None
+        try:
+            LUA3.pushlightuserdata(L, <void*>&SLOTS[self.slot])
+            LUA2.rawget(L, LUA_REGISTRYINDEX)
+            with nogil:
+                status = LUA3.pcall(L, 0, 3, 0)
+            SLOTS[self.slot].active = 0
+            if status != 0:
+                err = (status, _lua_value(L, -1))
+            elif not (LUA.type(L, -3) == LUA_TNUMBER and
+                      LUA2.tonumber(L, -3) == 0):
+                r = (_lua_value(L, -3), _lua_value(L, -2),
+                     _lua_value(L, -1))
+        finally:
+            SLOTS[self.slot].active = 0
+            LUA2.settop(L, top)
+            self.rec = None
+            self._release()
         if timing:
             self.process_ns += _now_ns() - t0
             self.timed += 1
         if r is not None or err is not None:
             self.on_outcome(r, err)
-        if not (self.calls & 0xFF) and self.on_sample is not None:
+        if not (self.calls & SAMPLE_MASK) and self.on_sample is not None:
             self.on_sample()
         return 0

@@ -348,3 +348,42 @@ def test_what_feed_cannot_route_is_counted_and_said(
     assert "feed dropped 13 garbage bytes" in said
     assert any("10 bytes of an unfinished record" in s for s in said)
     assert r.report_message().payload
+
+
+def test_other_threads_run_while_a_filter_computes() -> None:
+    # A script busy for a good while in one call must not hold up the
+    # rest of the program: the call runs without the GIL, as through
+    # lupa.
+    import threading
+    import time
+
+    lua = """
+    function process_message()
+        local x = 0
+        for i = 1, 30000000 do x = x + i % 7 end
+        return 0
+    end
+    """
+    r = Router()
+    r.add_filter(sandbox("busy", lua, instruction_limit=0), "TRUE")
+    ticks: list[float] = []
+    stop = threading.Event()
+
+    def ticker() -> None:
+        while not stop.is_set() and len(ticks) < 1000:
+            time.sleep(0.002)
+            ticks.append(time.monotonic())
+
+    t = threading.Thread(target=ticker)
+    t.start()
+    try:
+        t0 = time.monotonic()
+        r.feed(frame(msg(1).encode()))
+        t1 = time.monotonic()
+    finally:
+        stop.set()
+        t.join()
+    r.close()
+    during = [x for x in ticks if t0 < x < t1]
+    assert t1 - t0 > 0.2, "the script should take a while"
+    assert len(during) >= 10, (len(during), t1 - t0)

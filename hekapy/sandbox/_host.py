@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import threading
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -38,7 +37,6 @@ from hekapy.sandbox._reader import MessageSource, Reader
 from hekapy.sandbox._writer import WriteFailed, write_message
 
 ERROR_SIZE = 255
-_get_ident = threading.get_ident
 
 DEFAULTS: dict[str, Any] = {
     "filename": "",
@@ -131,7 +129,6 @@ class SandboxHost:
         self._direct: Any = None
         self._register: Any = None
         self._synced = 0
-        self._owner = 0
         self._peaks = (0, 0)
         self._handlers: dict[bytes, Callable[..., Any]] = {
             b"read_next_field": self._reader.read_next_field,
@@ -200,7 +197,6 @@ class SandboxHost:
                                    "memory_limit")
             rt.set_max_memory(self._hard_limit(), total=True)
 
-        self._owner = threading.get_ident()
         r = self._guard(env[b"run_script"], source, chunkname)
         if r != 0:
             raise SandboxError(f"sandbox {self.name!r} failed to load: "
@@ -442,7 +438,6 @@ class SandboxHost:
         self._inject_left = self.max_process_inject
         if self._direct is not None:
             self._synced = self._direct.calls
-        self._owner = _get_ident()
         try:
             if self._slot >= 0 and src.__class__ is self._fast_view:
                 r = self._run_with(self._slot, src, self._entry_pm)
@@ -477,7 +472,6 @@ class SandboxHost:
         """Call the script's ``timer_event(ns)``; termination is sticky."""
         self._check_alive()
         self._calls_synced()
-        self._owner = _get_ident()
         self._pack = None
         self._reader.src = None
         self._inject_left = self.max_timer_inject
@@ -550,27 +544,21 @@ class SandboxHost:
             self._peaks = (int(state[b"ins_max"]), int(state[b"out_max"]))
         self._sample_memory()
 
-    def _mine(self) -> bool:
-        # Whether this thread may touch the Lua state now: no other
-        # thread has been calling the sandbox.
-        me = _get_ident()
-        d = self._direct
-        if d is not None and d.calls and d.thread != me:
-            return False
-        return self._owner in (0, me)
-
     @property
     def stats(self) -> dict[str, int]:
         """Usage counters as Heka reported them for a sandbox.
 
         ``max_memory`` is sampled after calls, ``max_instructions`` is
-        counted in steps of up to 1000 instructions.  Read from a thread
-        other than the one running the sandbox, the two peaks are those
-        sampled last (every 256 calls, after failures and timer events)
-        rather than read from Lua, which that thread may be running.
+        counted in steps of up to 1000 instructions.  Safe from any
+        thread: with a compiled caller, Lua is read under its lock, so
+        never while the routing loop runs the script.
         """
-        if self._mine():
+        d = self._direct
+        if d is None:
             self._sample()
+        else:
+            with d:
+                self._sample()
         peaks = self._peaks
         self._sample_memory()
         rt = getattr(self, "_runtime", None)
