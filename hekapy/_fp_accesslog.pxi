@@ -17,7 +17,8 @@
 # years 1677 to 2262 does not fit a Timestamp (the original's is kept).
 
 cdef enum:
-    RANDOM_POOL = 4096
+    # getrandom hands out up to 256 bytes whole, signals or not.
+    RANDOM_POOL = 256
 
 cdef inline bint _blank(unsigned char c) noexcept nogil:
     return c == 32 or 9 <= c <= 13
@@ -429,8 +430,10 @@ cdef class AccessLogCodec:
         if self._keep:
             o_len(o, 6, <const char*>s, n)
         if h.has_pid:
+            # int32 as hekapy writes it (_wire.int32_varint): 5 bytes
+            # at most.
             o_varint(o, 0x40)
-            o_varint(o, <uint64_t>h.pid)
+            o_varint(o, <uint32_t>h.pid)
         if h.hostname != NULL:
             o_len(o, 9, h.hostname, h.hostname_n)
         _piece_field(o, "remote_addr", r.addr)
@@ -491,6 +494,7 @@ cdef class AccessLogCodec:
         h.hostname = NULL if hn is None else <const char*>hn
         h.hostname_n = 0 if hn is None else len(hn)
         self._msg.n = 0
+        self._msg.failed = 0
         if s.shape[0] == 0:
             return None
         if not self._encode(&s[0], s.shape[0], &h, &self._msg):
@@ -523,9 +527,6 @@ cdef class AccessLogCodec:
         cdef object rec = None
         cdef Out out
         cdef int ok
-        cdef unsigned char head[16]
-        cdef int k
-        cdef uint64_t v
         h.has_ts = 1
         h.ts = timestamp
         h.has_pid = 0
@@ -555,26 +556,15 @@ cdef class AccessLogCodec:
                     truncated += 1
                     rec_len = max_record
                 self._msg.n = 0
+                self._msg.failed = 0
                 ok = self._encode(p + pos, rec_len, &h, &self._msg)
                 if not ok or <Py_ssize_t>self._msg.n > max_message:
                     rec = PyBytes_FromStringAndSize(
                         <const char*>p + pos, rec_len)
                     pos = end
                     break
-                v = self._msg.n
-                head[0] = 0x1E
-                head[2] = 0x08
-                k = 3
-                while v >= 0x80:
-                    head[k] = <unsigned char>((v & 0x7F) | 0x80)
-                    v >>= 7
-                    k += 1
-                head[k] = <unsigned char>v
-                k += 1
-                head[1] = <unsigned char>(k - 2)
-                head[k] = 0x1F
-                o_bytes(&out, head, k + 1)
-                o_bytes(&out, self._msg.p, self._msg.n)
+                if not frame_append(&out, self._msg.p, self._msg.n):
+                    raise MemoryError()
                 decoded += 1
                 pos = end
             if out.failed:

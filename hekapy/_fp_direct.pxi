@@ -21,6 +21,34 @@ from cpython.pythread cimport (
 )
 
 
+cdef int frame_append(Out* o, const unsigned char* msg,
+                      Py_ssize_t n) noexcept nogil:
+    # One unsigned Heka record (header, then the message) onto o.  When
+    # memory runs out o is left as it was and 0 returned.
+    cdef unsigned char head[16]
+    cdef int k = 3
+    cdef uint64_t v = <uint64_t>n
+    cdef size_t start = o.n
+    head[0] = 0x1E
+    head[2] = 0x08
+    while v >= 0x80:
+        head[k] = <unsigned char>((v & 0x7F) | 0x80)
+        v >>= 7
+        k += 1
+    head[k] = <unsigned char>v
+    k += 1
+    head[1] = <unsigned char>(k - 2)
+    head[k] = 0x1F
+    o_reserve(o, k + 1 + n)
+    if o.failed:
+        o.failed = 0
+        o.n = start
+        return 0
+    o_bytes(o, head, k + 1)
+    o_bytes(o, msg, n)
+    return 1
+
+
 cdef inline long long _now_ns() noexcept nogil:
     cdef timespec ts
     clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -89,28 +117,11 @@ cdef class FrameSink(DirectTarget):
         free(self.buf.p)
 
     cdef int run(self, Routed rec) except -1:
-        cdef unsigned char head[16]
-        cdef int k = 2
-        cdef uint64_t v = <uint64_t>rec.length
         if self.max_size >= 0 and rec.length > self.max_size:
             rec.materialize()
             self.on_outcome(rec.raw, rec.view)
             return 0
-        head[0] = 0x1E
-        head[2] = 0x08
-        k = 3
-        while v >= 0x80:
-            head[k] = <unsigned char>((v & 0x7F) | 0x80)
-            v >>= 7
-            k += 1
-        head[k] = <unsigned char>v
-        k += 1
-        head[1] = <unsigned char>(k - 2)
-        head[k] = 0x1F
-        k += 1
-        o_bytes(&self.buf, head, k)
-        o_bytes(&self.buf, rec.m, rec.length)
-        if self.buf.failed:
+        if not frame_append(&self.buf, rec.m, rec.length):
             raise MemoryError()
         self.calls += 1
         self.pending += 1

@@ -62,6 +62,9 @@ cdef struct Current:
     int nfields
 
 cdef Current SLOTS[MAX_SLOTS]
+# The lua_State each slot's sandbox registered its entry point in
+# (_fp_luacall.pxi); cleared when the slot is released.
+cdef lua_State* SLOT_STATE[MAX_SLOTS]
 cdef list _free_slots = list(range(MAX_SLOTS - 1, -1, -1))
 
 
@@ -120,6 +123,7 @@ def acquire_slot():
 
 def release_slot(int slot):
     SLOTS[slot].active = 0
+    SLOT_STATE[slot] = NULL
     _free_slots.append(slot)
 
 

@@ -44,8 +44,6 @@ cdef enum:
     TIME_MASK = 7
     SAMPLE_MASK = 0xFF
 
-cdef lua_State* SLOT_STATE[MAX_SLOTS]
-
 
 def bind_lua_call(path):
     """Find the Lua API DirectCall needs; True on success."""

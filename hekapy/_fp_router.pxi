@@ -13,26 +13,15 @@
 # ``direct``, when given, holds one entry per matcher: a DirectTarget
 # (_fp_direct.pxi) the loop serves itself, or None.  Every matcher is
 # evaluated first; then the active targets run in matcher order and the
-# other hits go to ``deliver`` (with a fifth argument: whether to route
-# injected messages afterwards), in matcher order.  The bytes copy is
+# other hits go to ``deliver`` in matcher order (with a fifth argument,
+# False, for a run of hits that a direct target follows: injected
+# messages wait until the record is done).  The bytes copy is
 # made only when deliver or a target's Python callback needs it.  When
 # ``pending`` (the router's queue of injected messages) is not empty
 # after the last target, deliver is called even with no hits left, so
 # that what was injected is routed before the next record.
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
-
-
-cdef list _program_hits(MatchProgram prog, MessageView view):
-    cdef list out = None
-    cdef int k
-    prog._reset()
-    for k in range(prog.nentries):
-        if prog._run(view, prog.entry[k]):
-            if out is None:
-                out = []
-            out.append(k)
-    return out
 
 
 cdef int _program_hit_array(MatchProgram prog, MessageView view,
@@ -71,7 +60,7 @@ cdef int _dispatch(Routed rec, tuple direct, int* hits, int nh,
     if rest is not None or pending:
         rec.materialize()
         deliver(rec.raw, signer, rest if rest is not None else [],
-                rec.view, True)
+                rec.view)
     return 0
 
 
@@ -79,6 +68,10 @@ def route_chunk(StreamReader reader not None, data,
                 MessageView view not None, matchers, deliver, reject,
                 direct=None, pending=None):
     """Route the records ``data`` completes; return how many there were.
+
+    ``deliver(raw, signer, hits, view[, flush])`` gets the wanted
+    records, ``reject(error)`` the broken ones; ``direct`` and
+    ``pending`` are described at the top of this file.
     """
     cdef Py_ssize_t length, n = 0
     cdef const unsigned char* m
@@ -90,14 +83,14 @@ def route_chunk(StreamReader reader not None, data,
     cdef Routed rec = None
     if isinstance(matchers, MatchProgram):
         prog = <MatchProgram>matchers
-        if direct is not None:
-            dtab = tuple(direct)
-            if len(dtab) != prog.nentries:
-                raise ValueError("direct must have one entry per matcher")
-            hitbuf = <int*>malloc((prog.nentries + 1) * sizeof(int))
-            if hitbuf == NULL:
-                raise MemoryError()
-            rec = Routed.__new__(Routed)
+        dtab = tuple(direct) if direct is not None \
+            else (None,) * prog.nentries
+        if len(dtab) != prog.nentries:
+            raise ValueError("direct must have one entry per matcher")
+        hitbuf = <int*>malloc((prog.nentries + 1) * sizeof(int))
+        if hitbuf == NULL:
+            raise MemoryError()
+        rec = Routed.__new__(Routed)
     elif matchers is not None:
         evaluate = matchers.match_list
     reader.begin(data)
@@ -108,11 +101,8 @@ def route_chunk(StreamReader reader not None, data,
                 continue
             try:
                 view.point(reader.current_buffer(), m, length)
-                if dtab is not None:
+                if prog is not None:
                     nh = _program_hit_array(prog, view, hitbuf)
-                    hits = None
-                elif prog is not None:
-                    hits = _program_hits(prog, view)
                 else:
                     hits = evaluate(view)
             except DecodeError as exc:
@@ -120,7 +110,7 @@ def route_chunk(StreamReader reader not None, data,
                 # matcher may be the first to find out) is rejected alone.
                 reject(exc)
                 continue
-            if dtab is not None:
+            if prog is not None:
                 if nh:
                     rec.point(view, m, length)
                     _dispatch(rec, dtab, hitbuf, nh, pending, deliver,

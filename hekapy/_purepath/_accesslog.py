@@ -14,7 +14,7 @@ import re
 import time
 
 from hekapy._signing import frame
-from hekapy._wire import length_delimited, varint
+from hekapy._wire import int32_varint, length_delimited, varint
 
 _Q = rb'"((?:\\.|[^"\\])*)"'
 _LINE = re.compile(
@@ -141,7 +141,7 @@ class AccessLogCodec:
         if self._keep:
             out.append(length_delimited(6, line))
         if pid is not None:
-            out.append(b"\x40" + varint(pid & 0xFFFFFFFFFFFFFFFF))
+            out.append(b"\x40" + int32_varint(pid))
         if hostname is not None:
             out.append(length_delimited(9, hostname))
         out.append(_field(b"remote_addr", addr))
