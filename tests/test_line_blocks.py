@@ -113,5 +113,8 @@ def test_other_splitters_and_decoders_keep_the_record_path() -> None:
     assert run.host.takes_blocks(TokenSplitter("s", {}))
     assert not run.host.takes_blocks(TokenSplitter("s", {"delimiter": ";"}))
     assert not run.host.takes_blocks(TokenSplitter("s", {"count": 2}))
+    run.host.splitter_message_bytes = True
+    assert not run.host.takes_blocks(TokenSplitter("s", {}))
+    run.host.splitter_message_bytes = False
     run.host.decoder = None
     assert not run.host.takes_blocks(TokenSplitter("s", {}))

@@ -387,3 +387,23 @@ def test_other_threads_run_while_a_filter_computes() -> None:
     during = [x for x in ticks if t0 < x < t1]
     assert t1 - t0 > 0.2, "the script should take a while"
     assert len(during) >= 10, (len(during), t1 - t0)
+
+
+def test_python_plugins_around_a_direct_one_share_the_pack() -> None:
+    from hekapy.plugins import Filter
+
+    seen: list[Pack] = []
+
+    class Keep(Filter):
+        def process_message(self, pack: Pack) -> None:
+            seen.append(pack)
+
+    r = Router()
+    r.add_filter(Keep("a"), "TRUE")
+    r.add_filter(sandbox("lua", SUM), "TRUE")
+    r.add_filter(Keep("b"), "TRUE")
+    send(r, "feed", [msg(1), msg(2)])
+    r.close()
+    assert len(seen) == 4
+    assert seen[0] is seen[1] and seen[2] is seen[3]
+    assert seen[0] is not seen[2]

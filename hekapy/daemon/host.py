@@ -156,6 +156,7 @@ class InputHost:
         """Whether streams cut by ``splitter`` may decode line blocks."""
         return (
             self.route_framed is not None
+            and not self.splitter_message_bytes
             and hasattr(self.decoder, "frame_lines")
             and getattr(splitter, "splits_lines", False)
         )

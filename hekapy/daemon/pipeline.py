@@ -158,8 +158,7 @@ class Pipeline:
 
     def route_framed(self, data: bytes, count: int) -> None:
         """Route ``count`` messages given as whole framed records."""
-        self.router.feed(data)
-        self.routed += count
+        self.routed += self.router.feed(data)
 
     def build_router(self) -> Any:
         from hekapy.router import Router

@@ -135,6 +135,7 @@ class Router(AsyncDriver):
             max_message_size=max_message_size, signers=tuple(signers)
         )
         self._view = MessageView(b"")
+        self._last_pack: Pack | None = None
         self.started = time.time()
 
     # -- plugins -----------------------------------------------------------
@@ -367,6 +368,7 @@ class Router(AsyncDriver):
                     self._pending,
                 )
             finally:
+                self._last_pack = None
                 for r in table.sinks:
                     r.flush_sink()
                 self._report_drops(drops)
@@ -408,8 +410,11 @@ class Router(AsyncDriver):
     ) -> None:
         # The body of _put, inlined: this runs for every wanted record.
         # ``flush`` False leaves injected messages queued: the compiled
-        # loop has more plugins to serve this record first.
-        pack = Pack(raw, signer, 0, view)
+        # loop has more plugins to serve this record first, and calls
+        # again with the same bytes, which get the same Pack.
+        pack = self._last_pack
+        if pack is None or pack.raw is not raw:
+            pack = self._last_pack = Pack(raw, signer, 0, view)
         blocked = None
         for i in hits:
             r = runners[i]

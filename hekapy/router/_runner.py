@@ -248,17 +248,17 @@ class Runner:
             self.plugin.write_frames(data, n)
         except Exception as exc:
             self.failed += n - 1
-            self._failed(exc)
+            self._failed(exc, "write_frames")
 
-    def _failed(self, exc: Exception) -> None:
+    def _failed(self, exc: Exception,
+                hook: str = "process_message") -> None:
         self.failed += 1
         if isinstance(exc, PluginFailure):
-            log.debug("%s: process_message failed: %s", self.name, exc)
+            log.debug("%s: %s failed: %s", self.name, hook, exc)
         elif isinstance(exc, (SandboxTerminated, PluginExit)):
             self.router._terminated(self, exc)
         else:
-            log.error("%s: process_message raised", self.name,
-                      exc_info=exc)
+            log.error("%s: %s raised", self.name, hook, exc_info=exc)
 
     def fire_timer(self, now: float | None = None) -> None:
         """Call the plugin's ``timer_event`` and schedule the next one."""

@@ -37,6 +37,7 @@ from hekapy.sandbox._reader import MessageSource, Reader
 from hekapy.sandbox._writer import WriteFailed, write_message
 
 ERROR_SIZE = 255
+_LUA_ERRMEM = 4  # lua_pcall's status for a failed allocation
 
 DEFAULTS: dict[str, Any] = {
     "filename": "",
@@ -378,7 +379,7 @@ class SandboxHost:
         if err is not None:
             status, text = err
             exc: BaseException = (
-                _lupa.LuaMemoryError(text) if status == 4
+                _lupa.LuaMemoryError(text) if status == _LUA_ERRMEM
                 else _lupa.LuaError(text))
             r = self._escaped(exc)
         st, text = self._process_outcome(r)

@@ -9,6 +9,7 @@ afterwards, which has the same effect.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 from typing import Any
@@ -101,6 +102,7 @@ def read_lua(name: str) -> bytes:
         return fh.read()
 
 
+@functools.cache
 def fast_reader() -> Any:
     """The compiled fast path when it can read messages for Lua in C.
 
@@ -118,6 +120,7 @@ def fast_reader() -> Any:
     return fast
 
 
+@functools.cache
 def fast_encoder() -> Any:
     """The compiled fast path when it can encode inject_message tables.
     """
@@ -127,6 +130,7 @@ def fast_encoder() -> Any:
     return fast
 
 
+@functools.cache
 def fast_caller() -> Any:
     """The compiled fast path when it can call process_message from C.
     """
