@@ -4,8 +4,8 @@ One :class:`InputHost` serves one input.  ``host.stream(label)`` gives a
 :class:`Stream` with its own splitter; records it completes become
 packs (the record itself when the splitter delivers message bytes, else
 a new message whose payload is the record), go through the input's
-decoder and are handed to ``route`` (the daemon's bounded queue in front
-of the router, so a slow router slows the inputs down).
+decoder and are handed to ``route``, which routes them on the input's
+thread, so a slow inline plugin slows the inputs down, as in Heka.
 
 When the splitter cuts plain lines and the decoder can decode a block of
 lines into a framed stream (``frame_lines``, as AccessLogDecoder does),

@@ -4,9 +4,10 @@ It gives each line the message ``sandboxes/decoders/access_log.lua``
 gives it (Type, Timestamp from the line's time, Severity 3 for a 5xx
 status and 4 for a 4xx, Fields remote_addr, remote_user, method, path,
 protocol, status, body_bytes_sent, http_referer, http_user_agent and
-extra), without running Lua.  With the compiled fast path an input that
-splits lines (TokenSplitter on newlines) hands it whole blocks of lines,
-which it turns into one framed stream for the router.
+extra), without running Lua.  In the daemon, an input that splits lines
+(TokenSplitter on newlines) hands it whole blocks of lines, which it
+turns into one framed stream for the router; the codec is compiled
+with the fast path and pure Python without it.
 """
 
 from __future__ import annotations
