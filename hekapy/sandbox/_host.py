@@ -24,8 +24,8 @@ from hekapy._errors import (
     SandboxTerminated,
 )
 from hekapy._message import Message
-from hekapy._pack import Pack
 from hekapy.sandbox import _lupa, _state
+from hekapy.sandbox._direct import DirectCaller
 from hekapy.sandbox._json import Codec, JsonError
 from hekapy.sandbox._pb import (
     DecodeFailure,
@@ -37,7 +37,6 @@ from hekapy.sandbox._reader import MessageSource, Reader
 from hekapy.sandbox._writer import WriteFailed, write_message
 
 ERROR_SIZE = 255
-_LUA_ERRMEM = 4  # lua_pcall's status for a failed allocation
 
 DEFAULTS: dict[str, Any] = {
     "filename": "",
@@ -86,7 +85,7 @@ def _lua_error_text(exc: BaseException) -> str:
     return text if cut < 0 else text[:cut]
 
 
-class SandboxHost:
+class SandboxHost(DirectCaller):
     """Mixin holding everything a sandboxed plugin shares.
 
     Subclasses set ``sandbox_kind`` and implement ``_inject_bytes`` and
@@ -339,71 +338,6 @@ class SandboxHost:
         self._fast_view = fast.MessageView
         return loader
 
-    def _direct_loader(self, rt: Any) -> Any:
-        """The C function that registers an entry point for DirectCall,
-        or None (no compiled caller, or not a filter)."""
-        fast = _lupa.fast_caller()
-        if fast is None or self._slot < 0 \
-                or self.sandbox_kind != "filter":
-            return None
-        return rt.eval("package.loadlib")(
-            fast.__file__.encode(), b"luaopen_hekapy_direct")
-
-    def direct_target(self) -> Any:
-        """A compiled caller of this sandbox's process_message, or None.
-
-        The router's compiled loop uses it for an inline filter: the
-        call skips Python entirely when the script returns 0.  Outcomes
-        other than 0 are judged by :meth:`_direct_outcome`.  Only the
-        thread that routes may use it.
-        """
-        if self._register is None or self._dead is not None \
-                or self._env is None:
-            return None
-        if self._direct is None:
-            self._direct = self._register(self._slot)
-            self._direct.on_sample = self._sample
-            self._synced = 0
-        return self._direct
-
-    def _close_direct(self) -> None:
-        d = self._direct
-        if d is not None:
-            d.close()
-
-    def _direct_outcome(self, r: Any, err: Any) -> None:
-        """Judge a direct call that did not return 0, as process_message
-        would: raise PluginFailure or SandboxTerminated."""
-        if isinstance(r, BaseException):
-            raise r
-        if err is not None:
-            status, text = err
-            exc: BaseException = (
-                _lupa.LuaMemoryError(text) if status == _LUA_ERRMEM
-                else _lupa.LuaError(text))
-            r = self._escaped(exc)
-        st, text = self._process_outcome(r)
-        if st < 0:
-            self._fail(st, text)
-
-    def _sync_direct(self, d: Any) -> None:
-        # First callback of a direct call: set up what _run_process
-        # sets up for a call from Python.
-        self._synced = d.calls
-        cur = d.current()
-        if cur is None:
-            return
-        raw, view = cur
-        self._pack = Pack(raw, None, 0, view)
-        self._reader.src = view
-        self._reader.next_field = 0
-        self._inject_left = self.max_process_inject
-
-    def _calls_synced(self) -> None:
-        d = self._direct
-        if d is not None:
-            self._synced = d.calls
-
     def _encode_function(self, rt: Any) -> Any:
         """A C function encoding inject_message tables, or False.
 
@@ -572,15 +506,6 @@ class SandboxHost:
             "failures": self.failure_count,
             "inject_count": self.inject_count,
         }
-
-    @property
-    def calls_made(self) -> int:
-        """process_message calls so far, from Python and from C."""
-        d = self._direct
-        if d is None:
-            return self.process_count
-        direct: int = d.calls - d.unread
-        return self.process_count + direct
 
     # -- callbacks from Lua ---------------------------------------------------
 
