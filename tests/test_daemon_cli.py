@@ -260,3 +260,33 @@ flush_interval = 0
     # preserved count and reports at shutdown.
     assert (tmp_path / "reports.txt").read_text() == "v1 2\nv2 3\n"
     assert (tmp_path / "state" / "sandbox_preservation" / "f.data").exists()
+
+
+def test_check_reports_every_kind_of_mistake_in_one_run(
+    tmp_path: Path,
+) -> None:
+    conf = tmp_path / "c.toml"
+    conf.write_text(
+        "[in]\ntype = 'StdinInput'\ndecoder = 'dec'\ntypo_key = 1\n"
+        "[dec]\ntype = 'PayloadRegexDecoder'\nmatch_regex = '(?P<x'\n"
+        "[unused]\ntype = 'PayloadRegexDecoder'\nmatch_regex = '(?P<y'\n"
+        "[out]\ntype = 'FileOutput'\nmessage_matcher = 'TRUE'\n"
+        "path = 'o'\nperm = 'rw'\n"
+    )
+    done = hekapy_router("-config", str(conf), "-check")
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert lines[-1] == "4 errors loading configuration"
+    assert "unknown config setting 'typo_key'" in lines[0]
+    assert sum("[dec]" in x for x in lines) == 1
+    assert any("[unused]" in x and "bad match_regex" in x for x in lines)
+    assert any("perm must be an octal string" in x for x in lines)
+
+
+def test_check_counts_the_configured_plugins(tmp_path: Path) -> None:
+    conf = tmp_path / "c.toml"
+    conf.write_text(
+        '[in]\ntype = "TcpInput"\naddress = "127.0.0.1:1"\n' + FRAMED_OUT
+    )
+    done = hekapy_router("--config", str(conf), "--check")
+    assert done.stdout == "configuration OK: 2 plugins\n"

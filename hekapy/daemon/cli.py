@@ -135,6 +135,28 @@ def _install_signals(pipe: object) -> None:
         signal.signal(signal.SIGUSR1, lambda s, f: pipe.report_requested.set())
 
 
+def _sections(config: cfgmod.Config) -> int:
+    """Plugins the configuration names (the built-in defaults aside)."""
+    return sum(1 for s in config.plugins.values() if s.explicit)
+
+
+def _check_rest(exc: cfgmod.ConfigErrors) -> cfgmod.ConfigErrors:
+    """``exc`` plus what creating the sound sections finds."""
+    from hekapy.daemon.pipeline import Pipeline
+
+    assert exc.partial is not None
+    errors = list(exc.errors)
+    pipe = Pipeline(exc.partial)
+    try:
+        pipe.build(check=True)
+    except cfgmod.ConfigErrors as more:
+        errors += more.errors
+    finally:
+        if pipe.router is not None:
+            pipe.router.close()
+    return cfgmod.ConfigErrors(errors)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the daemon; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -150,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             config = cfgmod.load_string(DEFAULT_CONFIG)
     except cfgmod.ConfigErrors as exc:
+        if args.check and exc.partial is not None:
+            return _errors(_check_rest(exc))
         return _errors(exc)
     logsetup.configure(args.log_level or config.globals["log_level"])
     for w in config.warnings:
@@ -173,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             pipe.router.close()
             sys.stdout.write(
-                f"configuration OK: {len(config.plugins)} plugins\n"
+                f"configuration OK: {_sections(config)} plugins\n"
             )
             return 0
         where = args.config or "built-in configuration"
@@ -181,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             "hekapy-router %s started with %s (%d plugins)",
             hekapy.__version__,
             where,
-            len(config.plugins),
+            _sections(config),
         )
         pipe.start()
         progress = args.run_once and sys.stderr.isatty()

@@ -118,14 +118,20 @@ class ConfigErrors(ConfigError):
     """Every mistake found in a configuration.
 
     ``errors`` is the list of :class:`hekapy.ConfigError`, one a mistake.
+    ``partial`` is the configuration made of the sections that had none
+    (None when the files themselves could not be read), so that a check
+    can go on with them and report every mistake in one run.
     """
 
-    def __init__(self, errors: list[ConfigError]) -> None:
+    def __init__(
+        self, errors: list[ConfigError], partial: Config | None = None
+    ) -> None:
         n = len(errors)
         super().__init__(
             f"{n} error{'s' if n != 1 else ''} loading configuration"
         )
         self.errors = errors
+        self.partial = partial
 
     def lines(self) -> list[str]:
         """One line per mistake, then the count."""
@@ -670,11 +676,12 @@ def _validate(
         if cat == "Decoder":
             specs.sort(key=lambda s: s.type == "MultiDecoder")
         ordered.update((s.name, s) for s in specs)
-    if errors:
-        raise ConfigErrors(errors)
     if files is None:
         files = config_files(root)
-    return Config(glob, ordered, files, directory, warnings)
+    config = Config(glob, ordered, files, directory, warnings)
+    if errors:
+        raise ConfigErrors(errors, config)
+    return config
 
 
 def _article(noun: str) -> str:

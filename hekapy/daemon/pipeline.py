@@ -204,22 +204,21 @@ class Pipeline:
         self._routed_names.add(spec.name)
 
     def _check(self, spec: PluginSpec) -> None:
-        """Create a plugin and what it refers to, starting nothing.
+        """Create a plugin, starting nothing.
 
-        Lua sandboxes also load their script (and drop it again), so a
-        missing file or a syntax error is reported here.
+        Every section is made on its own, decoders, encoders and
+        splitters included; Lua sandboxes also load their script (and
+        drop it again), so a missing file or a syntax error is reported
+        here.
         """
+        if spec.category not in ("Filter", "Output", "Input"):
+            # Decoders, encoders and splitters are made on their own too,
+            # so one that nothing uses is checked as well.
+            with _located(spec):
+                _load_script(_instance(spec))
+            return
         _load_script(_instance(spec))
         cfg = spec.config
-        refs = [cfg.get("decoder"), cfg.get("splitter"), cfg.get("encoder")]
-        while refs:
-            ref = refs.pop()
-            if not ref:
-                continue
-            sub = self.config.plugins[ref]
-            with _located(sub):
-                _load_script(_instance(sub))
-            refs.extend(sub.config.get("subs") or [])
         if spec.category in ("Filter", "Output"):
             from hekapy.router._matching import compile_matcher
 
@@ -268,7 +267,9 @@ class Pipeline:
         errors: list[ConfigError] = []
         self.router = self.build_router()
         for spec in self.config.plugins.values():
-            if spec.category not in ("Filter", "Output", "Input"):
+            if spec.category not in ("Filter", "Output", "Input") and not (
+                check and spec.explicit
+            ):
                 continue
             try:
                 if check:
@@ -288,7 +289,10 @@ class Pipeline:
                 )
         if errors:
             self._abort()
-            raise ConfigErrors(errors)
+            # A decoder's mistake found through each input that uses it
+            # is said once.
+            unique = list({str(e): e for e in errors}.values())
+            raise ConfigErrors(unique)
 
     def _abort(self) -> None:
         for run in self.inputs:
