@@ -112,6 +112,8 @@ cdef class DirectCall(DirectTarget):
     cdef public object on_sample
     cdef public unsigned long thread
     cdef public Py_ssize_t unread
+    # The runtime the lua_State belongs to, kept alive until close().
+    cdef public object runtime
 
     def __cinit__(self, int slot):
         if not CALL_BOUND or not 0 <= slot < MAX_SLOTS or \
@@ -158,6 +160,7 @@ cdef class DirectCall(DirectTarget):
         """Never call the entry point again (its runtime is going)."""
         self.active = False
         self.L = NULL
+        self.runtime = None
         if 0 <= self.slot < MAX_SLOTS:
             SLOT_STATE[self.slot] = NULL
 

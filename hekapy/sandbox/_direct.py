@@ -27,6 +27,7 @@ class DirectCaller:
         process_count: int
         _slot: int
         _register: Any
+        _runtime: Any
         _direct: Any
         _dead: Any
         _env: Any
@@ -62,6 +63,7 @@ class DirectCaller:
             return None
         if self._direct is None:
             self._direct = self._register(self._slot)
+            self._direct.runtime = self._runtime
             self._direct.on_sample = self._sample
             self._synced = 0
         return self._direct
