@@ -344,7 +344,11 @@ class Router(AsyncDriver):
         Records keep their verified signer (see ``signers``); bytes of
         an incomplete record are kept for the next call.  Each record is
         indexed in place and copied only when some plugin wants it.
-        Returns the number of records read.
+        With the compiled fast path, inline Lua sandbox filters are
+        called and FileOutputs fed without Python in between (see
+        docs/router.md).  What cannot be routed is counted in
+        ``report()["router"]["framing"]``.  Returns the number of
+        records read.
 
         Raises
         ------
