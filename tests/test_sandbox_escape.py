@@ -259,3 +259,36 @@ def test_setfenv_and_getfenv_levels_name_the_callers() -> None:
 def test_a_trap_on_globals_does_not_stall_loading(body: str) -> None:
     with pytest.raises(SandboxError, match="process_message"):
         filter_("setmetatable(_G, {__index = function() " + body + " end})")
+
+
+@pytest.mark.parametrize("level", ['"0"', '" 0x0 "', '"0.0"', '"-0"', "-0"])
+def test_no_spelling_of_level_0_reaches_the_thread(level: str) -> None:
+    assert returns(f"select(2, pcall(setfenv, {level}, {{}}))") == (
+        "true|setfenv cannot change the thread's environment")
+
+
+def test_fenv_errors_name_the_function_only() -> None:
+    assert returns("select(2, pcall(getfenv, 99))") == (
+        "true|bad argument #1 to 'getfenv' (invalid level)")
+    assert returns("select(2, pcall(setfenv, 99, {}))") == (
+        "true|bad argument #1 to 'setfenv' (invalid level)")
+
+
+def test_getfenv_levels_reach_the_callers_own_environment() -> None:
+    f, c = filter_("""
+    local function inner()
+        return getfenv(1).tag, getfenv(2).tag
+    end
+    local outer = setfenv(function()
+        local a, b = inner()
+        return a, b
+    end,
+                          {tag = "outer", getfenv = getfenv})
+    setfenv(inner, {tag = "inner", getfenv = getfenv})
+    function process_message()
+        local a, b = outer()
+        inject_payload("txt", "", a, b)
+        return 0
+    end""")
+    f.process_message(sample())
+    assert c.messages[0].payload == "innerouter"

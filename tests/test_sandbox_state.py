@@ -179,3 +179,45 @@ def test_killed_during_the_write_keeps_the_old_file(tmp_path: Path) -> None:
         if proc.stdout is not None:
             proc.stdout.close()
     assert path.read_bytes() == b"previous state"
+
+
+def test_saving_runs_none_of_the_scripts_code(tmp_path: Path) -> None:
+    # An __eq shared by _G and a saved table would run, with no limit,
+    # if saving compared them with ==.
+    f = _run(tmp_path, """
+    local mt = {__eq = function() while true do end end}
+    setmetatable(_G, mt)
+    x = setmetatable({}, mt)
+    n = 1
+    function process_message() return 0 end
+    """, instruction_limit=1000)
+    f.stop()
+    assert '_G["n"] = 1\n' in (tmp_path / "state_test.data").read_text()
+
+
+def test_a_state_file_cannot_swap_the_thread_environment(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "state_test.data").write_text(
+        'setfenv("0", setmetatable({}, {__index = function() '
+        'error("boom") end}))\n')
+    code = textwrap.dedent(f"""
+        from hekapy import SandboxError
+        from hekapy.sandbox import SandboxFilter
+        from test_sandbox_helpers import Collector
+        f = SandboxFilter("state.test", {{
+            "source": "function process_message() return 0 end",
+            "preserve_data": True, "state_directory": {str(tmp_path)!r}}})
+        try:
+            f.start(Collector().context)
+        except SandboxError as e:
+            print("refused:", e)
+        print("alive")
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(Path(__file__).parent.parent), str(Path(__file__).parent)]))
+    res = subprocess.run([sys.executable, "-c", code], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr[-1000:]
+    assert "setfenv cannot change the thread's environment" in res.stdout
+    assert res.stdout.rstrip().endswith("alive")

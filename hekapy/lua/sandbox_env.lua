@@ -15,6 +15,7 @@ local type, tostring, tonumber, error, pcall = type, tostring, tonumber,
 local select, pairs, next, setmetatable, getmetatable = select, pairs,
     next, setmetatable, getmetatable
 local rawget, rawset, setfenv, unpack = rawget, rawset, setfenv, unpack
+local rawequal = rawequal
 local sethook = debug.sethook
 local getinfo = debug.getinfo
 local raw_getmetatable = debug.getmetatable
@@ -23,6 +24,7 @@ local loadlib = package.loadlib
 local collect = collectgarbage
 local format, srep, sbyte, ssub = string.format, string.rep, string.byte,
     string.sub
+local smatch = string.match
 local concat = table.concat
 local floor, huge = math.floor, math.huge
 local os_date, os_time, os_clock, os_difftime = os.date, os.time,
@@ -103,15 +105,32 @@ end
 local HOST_GLOBALS = setmetatable({}, {__metatable = false})
 local raw_getfenv, raw_setfenv = getfenv, setfenv
 
+-- A level as the real functions read it (a numeric string counts as
+-- its number), shifted past the wrapper and the pcall it calls them
+-- through.
+local function level(f)
+    if type(f) ~= "function" then
+        f = tonumber(f) or f
+    end
+    if type(f) == "number" and f > 0 then
+        f = f + 2
+    end
+    return f
+end
+
 local function safe_getfenv(f)
     if f == nil then
         f = 1
     end
-    if type(f) == "number" and f > 0 then
-        f = f + 1
+    f = level(f)
+    if f == 0 then
+        return G
     end
-    local env = f == 0 and G or raw_getfenv(f)
-    if env == HOST_GLOBALS then
+    local ok, env = pcall(raw_getfenv, f)
+    if not ok then
+        error("bad argument #1 to 'getfenv' (invalid level)", 2)
+    end
+    if rawequal(env, HOST_GLOBALS) then
         return G
     end
     return env
@@ -120,13 +139,20 @@ G.getfenv = safe_getfenv
 
 -- setfenv(0, t) would replace the runtime's own globals: refused.
 local function safe_setfenv(f, env)
+    f = level(f)
     if f == 0 then
         error("setfenv cannot change the thread's environment", 2)
     end
-    if type(f) == "number" and f > 0 then
-        f = f + 1
+    local ok, r = pcall(raw_setfenv, f, env)
+    if not ok then
+        local text = tostring(r)
+        if smatch(text, "invalid level") then
+            error("bad argument #1 to 'setfenv' (invalid level)", 2)
+        end
+        -- The real function's message, without this file's location.
+        error(smatch(text, "^%[string [^%]]*%]:%d+: (.*)$") or text, 2)
     end
-    return raw_setfenv(f, env)
+    return r
 end
 G.setfenv = safe_setfenv
 
@@ -814,7 +840,10 @@ function E.serialize()
         for k, v in next, t do
             local ks = key_literal(k)
             local vt = type(v)
-            if ks and v ~= G and not (t == G and (k == "_VERSION"
+            -- rawequal: no __eq of the script's may run here, outside
+            -- every limit.
+            if ks and not rawequal(v, G) and not (rawequal(t, G)
+                    and (k == "_VERSION"
                     or k == "_PRESERVATION_VERSION")) then
                 local p = path .. "[" .. ks .. "]"
                 if vt == "string" then
