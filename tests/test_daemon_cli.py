@@ -290,3 +290,24 @@ def test_check_counts_the_configured_plugins(tmp_path: Path) -> None:
     )
     done = hekapy_router("--config", str(conf), "--check")
     assert done.stdout == "configuration OK: 2 plugins\n"
+
+
+def test_multidecoder_cycles_and_odd_subs_are_mistakes(
+    tmp_path: Path,
+) -> None:
+    conf = tmp_path / "c.toml"
+    conf.write_text(
+        "[in]\ntype = 'TcpInput'\naddress = '127.0.0.1:1'\n"
+        "decoder = 'multi'\n"
+        "[multi]\ntype = 'MultiDecoder'\nsubs = ['multi']\n"
+        "[odd]\ntype = 'MultiDecoder'\nsubs = [1]\n"
+        "[a]\ntype = 'MultiDecoder'\nsubs = ['b']\n"
+        "[b]\ntype = 'MultiDecoder'\nsubs = ['a', 'ProtobufDecoder']\n"
+    )
+    done = hekapy_router("-config", str(conf), "-check")
+    assert done.returncode == 2, done.stderr
+    text = done.stderr
+    assert "Traceback" not in text
+    assert f"subs form a cycle: multi -> multi in {conf} [multi]" in text
+    assert f"subs form a cycle: a -> b -> a in {conf} [a]" in text
+    assert f"subs entries must be strings, got 1 in {conf} [odd]" in text

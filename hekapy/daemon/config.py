@@ -603,6 +603,14 @@ def _check_references(
             want(spec, "encoder", "Encoder")
         elif spec.type == "MultiDecoder":
             for sub in spec.config.get("subs") or []:
+                if not isinstance(sub, str):
+                    errors.append(
+                        ConfigError(
+                            f"subs entries must be strings, got {sub!r}",
+                            spec.where,
+                        )
+                    )
+                    continue
                 target = plugins.get(sub) or implicit(sub, "Decoder")
                 if target is None or target.category != "Decoder":
                     errors.append(
@@ -611,6 +619,43 @@ def _check_references(
                             spec.where,
                         )
                     )
+    _check_sub_cycles(plugins, errors)
+
+
+def _check_sub_cycles(
+    plugins: dict[str, PluginSpec], errors: list[ConfigError]
+) -> None:
+    """A MultiDecoder that reaches itself through its subs is a mistake.
+    """
+
+    def subs(name: str) -> list[str]:
+        spec = plugins.get(name)
+        if spec is None or spec.type != "MultiDecoder":
+            return []
+        return [s for s in spec.config.get("subs") or []
+                if isinstance(s, str)]
+
+    for name, spec in plugins.items():
+        if spec.type != "MultiDecoder":
+            continue
+        stack: list[tuple[str, tuple[str, ...]]] = [(name, (name,))]
+        seen: set[str] = set()
+        while stack:
+            node, path = stack.pop()
+            for sub in subs(node):
+                if sub == name:
+                    errors.append(
+                        ConfigError(
+                            "subs form a cycle: "
+                            + " -> ".join((*path, sub)),
+                            spec.where,
+                        )
+                    )
+                    stack = []
+                    break
+                if sub not in seen:
+                    seen.add(sub)
+                    stack.append((sub, (*path, sub)))
 
 
 def load(
