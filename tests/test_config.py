@@ -403,3 +403,31 @@ def test_disk_buffering_only_where_supported(tmp_path: Path) -> None:
         "option 'use_buffering' of FileOutput is not supported"
         in c.warnings[0]
     )
+
+
+@pytest.mark.parametrize("type_name", ["ProtobufDecoder", "ProtobufEncoder",
+                                       "RstEncoder"])
+def test_built_ins_without_options_refuse_unknown_keys(
+    tmp_path: Path, type_name: str
+) -> None:
+    p = write(tmp_path, f"[x]\ntype = '{type_name}'\nbogus = 3\n")
+    assert errors_of(p) == [
+        f"unknown config setting 'bogus' in {p} [x]"]
+
+
+def test_a_third_party_plugin_without_a_schema_takes_any_key(
+    tmp_path: Path,
+) -> None:
+    class Loose:
+        pass
+
+    registry._cache["LooseOutput"] = Loose
+    try:
+        p = write(
+            tmp_path,
+            "[x]\ntype = 'LooseOutput'\nmessage_matcher = 'TRUE'\nany = 1\n",
+        )
+        c = cfg.load(p, env={})
+    finally:
+        del registry._cache["LooseOutput"]
+    assert c.plugins["x"].config["any"] == 1

@@ -24,6 +24,7 @@ from typing import Any
 
 from hekapy._errors import ConfigError
 from hekapy.daemon import registry
+from hekapy.plugins._builtin import BUILTIN
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -410,7 +411,10 @@ def _check_section(
         return None
     schema = dict(COMMON[category])
     schema.update(getattr(cls, "config_schema", {}) or {})
-    open_schema = not getattr(cls, "config_schema", None)
+    # A third-party plugin without a schema takes any key; a built-in
+    # one has none to take.
+    open_schema = (not getattr(cls, "config_schema", None)
+                   and type_name not in BUILTIN)
     unsupported = getattr(cls, "unsupported_options", ())
     config: dict[str, Any] = dict(schema)
     for key, value in table.items():
