@@ -55,6 +55,7 @@ class ConfigError(HekaError, ValueError):
 
     def __init__(self, what: str, where: str = "") -> None:
         super().__init__(f"{what} in {where}" if where else what)
+        self.what = what
         self.where = where
 
 

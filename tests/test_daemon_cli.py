@@ -311,3 +311,15 @@ def test_multidecoder_cycles_and_odd_subs_are_mistakes(
     assert f"subs form a cycle: multi -> multi in {conf} [multi]" in text
     assert f"subs form a cycle: a -> b -> a in {conf} [a]" in text
     assert f"subs entries must be strings, got 1 in {conf} [odd]" in text
+
+
+def test_a_plugins_own_mistake_names_the_file_and_section(
+    tmp_path: Path,
+) -> None:
+    conf = tmp_path / "c.toml"
+    conf.write_text(
+        "[f]\ntype = 'SandboxFilter'\nmessage_matcher = 'TRUE'\n")
+    done = hekapy_router("-config", str(conf), "-check")
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[0] == (
+        f"a sandbox needs 'filename' or 'source' in {conf} [f]")

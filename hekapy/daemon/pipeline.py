@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -39,6 +40,9 @@ from hekapy.plugins._api import PluginContext
 
 log = logging.getLogger("hekapy.daemon")
 
+# The end of a location naming a configuration section: "... [name]".
+_SECTION = re.compile(r" \[[^\]]*\]\Z")
+
 _FO_KEYS = (
     "message_matcher",
     "matcher_dialect",
@@ -51,15 +55,24 @@ def _instance(spec: PluginSpec, name: str | None = None) -> Any:
     return spec.cls(name or spec.name, dict(spec.config))
 
 
+def _at(exc: ConfigError, spec: PluginSpec) -> ConfigError:
+    """``exc`` said at ``spec``'s section, unless it names a section.
+
+    A plugin names itself its own way ("sandbox 'x'"); in the daemon
+    the file and section say more.
+    """
+    if _SECTION.search(exc.where):
+        return exc
+    return ConfigError(exc.what, spec.where)
+
+
 @contextmanager
 def _located(spec: PluginSpec) -> Iterator[None]:
     """Report a plugin's own mistakes at its section, not its user's."""
     try:
         yield
     except ConfigError as exc:
-        if exc.where:
-            raise
-        raise ConfigError(str(exc), spec.where) from None
+        raise _at(exc, spec) from None
     except (ValueError, TypeError, OSError) as exc:
         raise ConfigError(str(exc), spec.where) from None
 
@@ -279,8 +292,7 @@ class Pipeline:
                 else:
                     self._add_routed(spec)
             except ConfigError as exc:
-                located = exc if exc.where else None
-                errors.append(located or ConfigError(str(exc), spec.where))
+                errors.append(_at(exc, spec))
             except (ValueError, TypeError, OSError) as exc:
                 errors.append(ConfigError(str(exc), spec.where))
             except Exception as exc:
