@@ -23,7 +23,6 @@ class DirectCaller:
 
     if TYPE_CHECKING:
         sandbox_kind: ClassVar[str]
-        max_process_inject: int
         process_count: int
         _slot: int
         _register: Any
@@ -32,13 +31,11 @@ class DirectCaller:
         _dead: Any
         _env: Any
         _synced: int
-        _pack: Any
-        _reader: Any
-        _inject_left: int
         _sample: Callable[[], None]
         _escaped: Callable[[BaseException], Any]
         _process_outcome: Callable[[Any], tuple[int, str | None]]
         _fail: Callable[[int, str | None], None]
+        _begin_call: Callable[[Any, Any], None]
 
     def _direct_loader(self, rt: Any) -> Any:
         """The C function that registers an entry point for DirectCall,
@@ -96,10 +93,7 @@ class DirectCaller:
         if cur is None:
             return
         raw, view = cur
-        self._pack = Pack(raw, None, 0, view)
-        self._reader.src = view
-        self._reader.next_field = 0
-        self._inject_left = self.max_process_inject
+        self._begin_call(Pack(raw, None, 0, view), view)
 
     def _calls_synced(self) -> None:
         d = self._direct

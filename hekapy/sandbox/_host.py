@@ -366,13 +366,7 @@ class SandboxHost(DirectCaller):
         if self._dead is not None or self._env is None:
             self._check_alive()
         src = pack.view
-        reader = self._reader
-        reader.src = src
-        reader.next_field = 0
-        self._pack = pack
-        self._inject_left = self.max_process_inject
-        if self._direct is not None:
-            self._synced = self._direct.calls
+        self._begin_call(pack, src)
         try:
             if self._slot >= 0 and src.__class__ is self._fast_view:
                 r = self._run_with(self._slot, src, self._entry_pm)
@@ -383,11 +377,21 @@ class SandboxHost(DirectCaller):
                 r = self._entry_pm()
         except _lupa.LuaError as e:
             r = self._escaped(e)
-        reader.src = None
+        self._reader.src = None
         n = self.process_count = self.process_count + 1
         if not n & 0xFF:
             self._sample()
         return r
+
+    def _begin_call(self, pack: Any, view: Any) -> None:
+        """The state one process_message call reads and counts against.
+        """
+        reader = self._reader
+        reader.src = view
+        reader.next_field = 0
+        self._pack = pack
+        self._inject_left = self.max_process_inject
+        self._calls_synced()
 
     def _process_outcome(self, r: Any) -> tuple[int, str | None]:
         self._sample()

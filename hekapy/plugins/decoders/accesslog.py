@@ -48,6 +48,8 @@ class AccessLogDecoder(Decoder):
                 f"payload_keep must be true or false, got {keep!r}"
             )
         self.codec = impl.AccessLogCodec(msg_type.encode(), keep)
+        # Many lines at once: see AccessLogCodec.frame_lines.
+        self.frame_lines = self.codec.frame_lines
 
     def decode(self, pack: Pack) -> list[Pack]:
         view = pack.view
@@ -60,29 +62,3 @@ class AccessLogDecoder(Decoder):
         if data is None:
             raise PluginFailure("not an access log line")
         return [Pack(data, pack.signer, pack.loop_count)]
-
-    def frame_lines(
-        self,
-        block: bytes,
-        start: int,
-        max_record: int,
-        keep_truncated: bool,
-        max_message: int,
-        timestamp: int,
-        logger: bytes,
-        hostname: bytes,
-    ) -> tuple[bytes, int, int, int, int, bytes | None]:
-        """Many lines at once; see ``AccessLogCodec.frame_lines``."""
-        result: tuple[bytes, int, int, int, int, bytes | None] = (
-            self.codec.frame_lines(
-                block,
-                start,
-                max_record,
-                keep_truncated,
-                max_message,
-                timestamp,
-                logger,
-                hostname,
-            )
-        )
-        return result
